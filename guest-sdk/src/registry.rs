@@ -1,0 +1,465 @@
+//! The plugin's function table: name and group → kind and handler.
+//!
+//! The registration method picks the group ([`Plugin::hook`], [`Plugin::wrapper`], …); the
+//! constructor picks the kind ([`pre_map`], [`ping`], [`json`], …). The host reads the table
+//! through the `manifest` export and routes each request to the matching typed export.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::bindings::exports::integrator::extension::{hooks, lifecycle, wrappers};
+pub use crate::bindings::integrator::extension::types::{Group, Kind};
+use crate::bindings::integrator::extension::types as wit;
+use crate::convert::{self, parse_list, parse_opt, to_json, to_json_list};
+use crate::types::*;
+
+type WitResult<T> = Result<T, wit::FnError>;
+type Boxed<I, O> = Box<dyn Fn(I) -> WitResult<O> + Send + Sync>;
+
+/// A registered function: its kind and the code that runs it.
+pub struct Function {
+    pub(crate) kind: Kind,
+    pub(crate) handler: Handler,
+}
+
+macro_rules! handlers {
+    ($($variant:ident($input:ty => $output:ty)),* $(,)?) => {
+        /// The handler of a function, by kind (WIT types in and out).
+        pub(crate) enum Handler { $($variant(Boxed<$input, $output>),)* }
+    };
+}
+
+handlers! {
+    PreSavePage(hooks::PreSavePageOptions => hooks::PreSavePageResponse),
+    PreMap(hooks::PreMapOptions => Vec<hooks::MapResult>),
+    PostMap(hooks::PostMapOptions => Vec<hooks::MapResult>),
+    PostSubmit(hooks::PostSubmitOptions => Vec<String>),
+    PostResponseMap(hooks::PostResponseMapOptions => Vec<String>),
+    PostAggregate(hooks::PostAggregateOptions => ()),
+    Ping(wrappers::PingOptions => wrappers::PingResponse),
+    Export(wrappers::ExportOptions => wrappers::ExportResponse),
+    Import(wrappers::ImportOptions => Vec<wrappers::ImportResponse>),
+    Step(lifecycle::StepOptions => Option<String>),
+    FormInit(lifecycle::FormInitOptions => String),
+    PreSave(lifecycle::PreSaveOptions => String),
+    InitChild(lifecycle::InitChildOptions => String),
+    Update(lifecycle::UpdateOptions => Option<String>),
+    ChangeEdition(lifecycle::ChangeEditionOptions => Option<String>),
+    Json(String => Option<String>),
+}
+
+/// Wraps an author function: converts the WIT input, calls, converts the output back.
+fn wrap<I, A, B, O>(
+    from_wit: impl Fn(I) -> FnResult<A> + Send + Sync + 'static,
+    f: impl Fn(A) -> FnResult<B> + Send + Sync + 'static,
+    to_wit: impl Fn(B) -> FnResult<O> + Send + Sync + 'static,
+) -> Boxed<I, O> {
+    Box::new(move |input| {
+        from_wit(input).and_then(&f).and_then(&to_wit).map_err(convert::fn_error)
+    })
+}
+
+/// What a function without a fixed result returns: nothing (an empty response) or a value.
+pub trait IntoReturn {
+    /// The JSON value to return, or `None` for "nothing".
+    fn into_return(self) -> FnResult<Option<Value>>;
+}
+
+impl IntoReturn for () {
+    fn into_return(self) -> FnResult<Option<Value>> {
+        Ok(None)
+    }
+}
+
+impl IntoReturn for Value {
+    fn into_return(self) -> FnResult<Option<Value>> {
+        Ok(Some(self))
+    }
+}
+
+impl IntoReturn for Option<Value> {
+    fn into_return(self) -> FnResult<Option<Value>> {
+        Ok(self)
+    }
+}
+
+/// Returns any serde value from a free-form function: `Ok(Json(my_struct))`.
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoReturn for Json<T> {
+    fn into_return(self) -> FnResult<Option<Value>> {
+        serde_json::to_value(self.0).map(Some).map_err(|err| {
+            FnError::new("invalid_extension_response", format!("the result could not be serialised: {err}"))
+        })
+    }
+}
+
+fn returned<R: IntoReturn + 'static>(r: R) -> FnResult<Option<String>> {
+    r.into_return()?.map(|v| to_json(&v)).transpose()
+}
+
+fn returned_value(v: Value) -> FnResult<String> {
+    to_json(&v)
+}
+
+fn map_results<R: Serialize>(results: Vec<MapResult<R>>) -> FnResult<Vec<hooks::MapResult>> {
+    results
+        .into_iter()
+        .map(|r| {
+            Ok(hooks::MapResult {
+                data: r.data.as_ref().map(to_json).transpose()?,
+                errors: convert::record_errors(r.errors),
+            })
+        })
+        .collect()
+}
+
+/// A preSavePage hook over records of type `R` (`serde_json::Value` by default).
+pub fn pre_save_page<R, O>(
+    f: impl Fn(PreSavePageOptions<R>) -> FnResult<PreSavePageResponse<O>> + Send + Sync + 'static,
+) -> Function
+where
+    R: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+{
+    let from = |o: hooks::PreSavePageOptions| {
+        Ok(PreSavePageOptions {
+            data: parse_list(o.data, "data")?,
+            errors: parse_list(o.errors, "errors")?,
+            files: o.files.map(|f| parse_list(f, "files")).transpose()?,
+            retry_data: parse_opt(o.retry_data, "retryData")?,
+            page_index: o.page_index,
+            last_export_date_time: o.last_export_date_time,
+            current_export_date_time: o.current_export_date_time,
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: PreSavePageResponse<O>| {
+        Ok(hooks::PreSavePageResponse {
+            data: to_json_list(&r.data)?,
+            errors: to_json_list(&r.errors)?,
+            abort: r.abort,
+            new_errors_and_retry_data: to_json_list(&r.new_errors_and_retry_data)?,
+        })
+    };
+    Function { kind: Kind::PreSavePage, handler: Handler::PreSavePage(wrap(from, f, to)) }
+}
+
+/// A preMap hook over records of type `R`; returns one [`MapResult`] per record.
+pub fn pre_map<R, O>(
+    f: impl Fn(PreMapOptions<R>) -> FnResult<Vec<MapResult<O>>> + Send + Sync + 'static,
+) -> Function
+where
+    R: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+{
+    let from = |o: hooks::PreMapOptions| {
+        Ok(PreMapOptions { data: parse_list(o.data, "data")?, context: convert::context(o.context)? })
+    };
+    Function { kind: Kind::PreMap, handler: Handler::PreMap(wrap(from, f, map_results)) }
+}
+
+/// A postMap hook over mapped records of type `R`; returns one [`MapResult`] per record.
+pub fn post_map<R, O>(
+    f: impl Fn(PostMapOptions<R>) -> FnResult<Vec<MapResult<O>>> + Send + Sync + 'static,
+) -> Function
+where
+    R: DeserializeOwned + 'static,
+    O: Serialize + 'static,
+{
+    let from = |o: hooks::PostMapOptions| {
+        Ok(PostMapOptions {
+            pre_map_data: parse_list(o.pre_map_data, "preMapData")?,
+            post_map_data: parse_list(o.post_map_data, "postMapData")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::PostMap, handler: Handler::PostMap(wrap(from, f, map_results)) }
+}
+
+/// A postSubmit hook; returns the responseData array with its length unchanged.
+pub fn post_submit(
+    f: impl Fn(PostSubmitOptions) -> FnResult<Vec<Value>> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: hooks::PostSubmitOptions| {
+        Ok(PostSubmitOptions {
+            pre_map_data: parse_list(o.pre_map_data, "preMapData")?,
+            post_map_data: parse_list(o.post_map_data, "postMapData")?,
+            response_data: parse_list(o.response_data, "responseData")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: Vec<Value>| to_json_list(&r);
+    Function { kind: Kind::PostSubmit, handler: Handler::PostSubmit(wrap(from, f, to)) }
+}
+
+/// A postResponseMap hook; returns postResponseMapData with its length unchanged.
+pub fn post_response_map(
+    f: impl Fn(PostResponseMapOptions) -> FnResult<Vec<Value>> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: hooks::PostResponseMapOptions| {
+        Ok(PostResponseMapOptions {
+            post_response_map_data: parse_list(o.post_response_map_data, "postResponseMapData")?,
+            response_data: parse_list(o.response_data, "responseData")?,
+            one_to_many: o.one_to_many,
+            path_to_many: o.path_to_many,
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: Vec<Value>| to_json_list(&r);
+    Function { kind: Kind::PostResponseMap, handler: Handler::PostResponseMap(wrap(from, f, to)) }
+}
+
+/// A postAggregate hook; returns nothing.
+pub fn post_aggregate(
+    f: impl Fn(PostAggregateOptions) -> FnResult<()> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: hooks::PostAggregateOptions| {
+        Ok(PostAggregateOptions {
+            post_aggregate_data: convert::parse(&o.post_aggregate_data, || {
+                "options.postAggregateData".to_string()
+            })?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::PostAggregate, handler: Handler::PostAggregate(wrap(from, f, Ok)) }
+}
+
+/// A ping wrapper.
+pub fn ping(f: impl Fn(PingOptions) -> FnResult<PingResponse> + Send + Sync + 'static) -> Function {
+    let from = |o: wrappers::PingOptions| {
+        Ok(PingOptions {
+            connection: parse_opt(o.connection, "connection")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: PingResponse| {
+        Ok(wrappers::PingResponse { status_code: r.status_code, errors: convert::record_errors(r.errors) })
+    };
+    Function { kind: Kind::Ping, handler: Handler::Ping(wrap(from, f, to)) }
+}
+
+/// An export wrapper: returns one page per call.
+pub fn export(
+    f: impl Fn(ExportOptions) -> FnResult<ExportResponse> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: wrappers::ExportOptions| {
+        Ok(ExportOptions {
+            connection: parse_opt(o.connection, "connection")?,
+            r#type: o.type_,
+            delta: parse_opt(o.delta, "delta")?,
+            once: parse_opt(o.once, "once")?,
+            test: parse_opt(o.test, "test")?,
+            state: parse_opt(o.state, "state")?,
+            data: o.data.map(|d| parse_list(d, "data")).transpose()?,
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: ExportResponse| {
+        Ok(wrappers::ExportResponse {
+            connection_offline: r.connection_offline,
+            data: to_json_list(&r.data)?,
+            errors: convert::record_errors(r.errors),
+            last_page: r.last_page,
+            state: r.state.as_ref().map(to_json).transpose()?,
+        })
+    };
+    Function { kind: Kind::Export, handler: Handler::Export(wrap(from, f, to)) }
+}
+
+/// An import wrapper: returns one response per record.
+pub fn import(
+    f: impl Fn(ImportOptions) -> FnResult<Vec<ImportResponse>> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: wrappers::ImportOptions| {
+        Ok(ImportOptions {
+            connection: parse_opt(o.connection, "connection")?,
+            pre_map_data: parse_list(o.pre_map_data, "preMapData")?,
+            post_map_data: parse_list(o.post_map_data, "postMapData")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: Vec<ImportResponse>| {
+        Ok(r.into_iter()
+            .map(|r| wrappers::ImportResponse {
+                status_code: r.status_code,
+                id: r.id,
+                ignored: r.ignored,
+                errors: convert::record_errors(r.errors),
+            })
+            .collect())
+    };
+    Function { kind: Kind::Import, handler: Handler::Import(wrap(from, f, to)) }
+}
+
+/// An installer or uninstaller step; returns nothing (`()`) or a value.
+pub fn step<R: IntoReturn + 'static>(
+    f: impl Fn(StepOptions) -> FnResult<R> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: lifecycle::StepOptions| {
+        Ok(StepOptions {
+            form_submission: parse_opt(o.form_submission, "formSubmission")?,
+            resource: parse_opt(o.resource, "resource")?,
+            parent_resource: parse_opt(o.parent_resource, "parentResource")?,
+            license: parse_opt(o.license, "license")?,
+            parent_license: parse_opt(o.parent_license, "parentLicense")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::Step, handler: Handler::Step(wrap(from, f, returned)) }
+}
+
+/// A formInit function: returns the form object for the UI to render.
+pub fn form_init(
+    f: impl Fn(FormInitOptions) -> FnResult<Value> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: lifecycle::FormInitOptions| {
+        Ok(FormInitOptions {
+            resource: parse_opt(o.resource, "resource")?,
+            parent_resource: parse_opt(o.parent_resource, "parentResource")?,
+            grandparent_resource: parse_opt(o.grandparent_resource, "grandparentResource")?,
+            license: parse_opt(o.license, "license")?,
+            parent_license: parse_opt(o.parent_license, "parentLicense")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::FormInit, handler: Handler::FormInit(wrap(from, f, returned_value)) }
+}
+
+/// A preSave function: returns the newResource object to save.
+pub fn pre_save(f: impl Fn(PreSaveOptions) -> FnResult<Value> + Send + Sync + 'static) -> Function {
+    let from = |o: lifecycle::PreSaveOptions| {
+        Ok(PreSaveOptions {
+            new_resource: parse_opt(o.new_resource, "newResource")?,
+            old_resource: parse_opt(o.old_resource, "oldResource")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::PreSave, handler: Handler::PreSave(wrap(from, f, returned_value)) }
+}
+
+/// An initChild function: returns the child integration to create.
+pub fn init_child(
+    f: impl Fn(InitChildOptions) -> FnResult<Value> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: lifecycle::InitChildOptions| {
+        Ok(InitChildOptions {
+            parent_integration: parse_opt(o.parent_integration, "parentIntegration")?,
+            parent_license: parse_opt(o.parent_license, "parentLicense")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::InitChild, handler: Handler::InitChild(wrap(from, f, returned_value)) }
+}
+
+/// An update function; returns nothing (`()`) or a value.
+pub fn update<R: IntoReturn + 'static>(
+    f: impl Fn(UpdateOptions) -> FnResult<R> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: lifecycle::UpdateOptions| {
+        Ok(UpdateOptions {
+            resource: parse_opt(o.resource, "resource")?,
+            license: parse_opt(o.license, "license")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::Update, handler: Handler::Update(wrap(from, f, returned)) }
+}
+
+/// A changeEdition function; returns nothing (`()`) or a value.
+pub fn change_edition<R: IntoReturn + 'static>(
+    f: impl Fn(ChangeEditionOptions) -> FnResult<R> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: lifecycle::ChangeEditionOptions| {
+        Ok(ChangeEditionOptions {
+            from_edition: parse_opt(o.from_edition, "fromEdition")?,
+            to_edition: parse_opt(o.to_edition, "toEdition")?,
+            integration: parse_opt(o.integration, "integration")?,
+            license: parse_opt(o.license, "license")?,
+            context: convert::context(o.context)?,
+        })
+    };
+    Function { kind: Kind::ChangeEdition, handler: Handler::ChangeEdition(wrap(from, f, returned)) }
+}
+
+/// A free-form function: receives the whole `options` object (as `Value` or any serde type)
+/// and returns nothing (`()`), a `Value`, or `Json(any serde value)`.
+pub fn json<O: DeserializeOwned + 'static, R: IntoReturn + 'static>(
+    f: impl Fn(O) -> FnResult<R> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: String| convert::parse(&o, || "options".to_string());
+    Function { kind: Kind::Json, handler: Handler::Json(wrap(from, f, returned)) }
+}
+
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) group: Group,
+    pub(crate) function: Function,
+}
+
+/// The functions a plugin serves, by group and name.
+#[derive(Default)]
+pub struct Plugin {
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl Plugin {
+    /// Registers a function in a group. A later registration of the same name and group
+    /// replaces the earlier one.
+    pub fn register(&mut self, group: Group, name: &str, function: Function) -> &mut Self {
+        self.entries.retain(|e| !(e.name == name && same_group(&e.group, &group)));
+        self.entries.push(Entry { name: name.to_string(), group, function });
+        self
+    }
+
+    /// Registers a hook (`type: "hook"`).
+    pub fn hook(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Hooks, name, function)
+    }
+
+    /// Registers a wrapper (`type: "wrapper"`).
+    pub fn wrapper(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Wrappers, name, function)
+    }
+
+    /// Registers an installer function (`type: "installer"`).
+    pub fn installer(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Installer, name, function)
+    }
+
+    /// Registers an uninstaller function (`type: "uninstaller"`).
+    pub fn uninstaller(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Uninstaller, name, function)
+    }
+
+    /// Registers a settings function (`type: "setting"`).
+    pub fn setting(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Settings, name, function)
+    }
+
+    /// Registers a utility function (`type: "utility"`).
+    pub fn utility(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Utilities, name, function)
+    }
+
+    /// Registers a function at the module root (requests without `type`).
+    pub fn root(&mut self, name: &str, function: Function) -> &mut Self {
+        self.register(Group::Root, name, function)
+    }
+
+    pub(crate) fn find(&self, target: &wit::FunctionId) -> Option<&Function> {
+        self.entries
+            .iter()
+            .find(|e| e.name == target.name && same_group(&e.group, &target.group))
+            .map(|e| &e.function)
+    }
+}
+
+pub(crate) fn same_group(a: &Group, b: &Group) -> bool {
+    match (a, b) {
+        (Group::Other(x), Group::Other(y)) => x == y,
+        (Group::Other(_), _) | (_, Group::Other(_)) => false,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
