@@ -1,1 +1,59 @@
-//! placeholder
+//! A WebAssembly extension host for integrator.io-style integrations: a drop-in replacement
+//! for express-integrator-extension that runs each extension function in a fresh, limited
+//! wasmtime instance.
+//!
+//! Layout:
+//! - [`config`]: command line, environment, defaults.
+//! - [`http`]: router, shared state, handlers, authentication, request body.
+//! - [`error`]: every wire error, in one enum and one table.
+//! - [`dispatch`]: `(diy | _connectorId, type, function)` → plugin and function.
+//! - [`marshal`]: JSON `options` ⇄ typed WIT values; contract checks on results.
+//! - [`runtime`]: the engine, its epoch ticker, limits, and one call's store and outcome.
+//! - [`registry`]: the plugins directory → the live set of plugins.
+//! - [`js`]: the JavaScript semantics the original protocol leaks (truthiness, `String(x)`).
+//! - [`telemetry`]: log output.
+
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod http;
+pub mod js;
+pub mod marshal;
+pub mod registry;
+pub mod runtime;
+pub mod telemetry;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+pub use config::ServeConfig;
+
+/// Loads the plugins of `config.plugins_dir` and serves the protocol on `listener` until
+/// `shutdown` resolves; then stops accepting, answers 503 on the probes, and drains in-flight
+/// calls.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let runtime = Arc::new(runtime::Runtime::new(config.max_instances)?);
+    let snapshot = registry::load_dir(&runtime, &config.plugins_dir, &config.limits).await?;
+    let registry = Arc::new(registry::Registry::new(snapshot));
+    let state = http::AppState::new(registry, runtime, &config.system_token);
+    let shutting_down = state.shutting_down.clone();
+    let app = http::router(state);
+    let addr = listener.local_addr().context("reading the listener's address")?;
+    tracing::info!(%addr, plugins = %config.plugins_dir.display(), "extension host listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            shutting_down.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: draining in-flight calls");
+        })
+        .await
+        .context("serving HTTP")
+}

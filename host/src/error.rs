@@ -1,0 +1,317 @@
+//! Every error the host answers on the wire, in one enum and one table.
+//!
+//! The protocol is express-integrator-extension's: `{"errors":[{…}]}` with the original's codes,
+//! messages (including the misspelled "does't") and even its key order: validation errors are
+//! written `{"code","message"}`, errors raised later in the original (`invalid_function`,
+//! `object_not_found`, function errors, response checks) are written `{"message","code"}`.
+//! Sandbox outcomes are this host's own additions, each with a stable code.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// The default `maxResponseSize`, as in the original: 5 MiB.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 5 * 1024 * 1024;
+
+/// One request-validation failure; all that apply are collected, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Violation {
+    /// `diy` set but no diy module loaded.
+    DiyNotConfigured,
+    /// `_connectorId` names no loaded connector.
+    UnknownConnector,
+    /// Neither `diy` nor `_connectorId`.
+    MissingDiyOrConnector,
+    /// No `function`.
+    MissingFunction,
+    /// `function` is not a string.
+    FunctionNotString,
+    /// No `options`.
+    MissingOptions,
+}
+
+/// How a guest call ended when it did not return.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    /// The fuel budget ran out.
+    #[error("The function used its whole CPU budget of {budget} fuel units and was stopped.")]
+    FuelExhausted {
+        /// The budget.
+        budget: u64,
+    },
+    /// The wall-clock deadline passed.
+    #[error("The function ran longer than its limit of {limit_ms} ms and was stopped.")]
+    Timeout {
+        /// The limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// The guest asked for more linear memory than allowed.
+    #[error(
+        "The function tried to grow its memory to {requested} bytes, over its limit of {limit} bytes."
+    )]
+    MemoryLimit {
+        /// The cap in bytes.
+        limit: u64,
+        /// What the guest asked for.
+        requested: u64,
+    },
+    /// The guest exhausted its wasm stack.
+    #[error("The function overflowed its stack (limit {limit} bytes); is it recursing without end?")]
+    StackOverflow {
+        /// The stack limit in bytes.
+        limit: usize,
+    },
+    /// Any other trap, including a guest panic.
+    #[error("The function crashed: {message}")]
+    Trap {
+        /// The trap message, guest output and backtrace.
+        message: String,
+    },
+    /// The plugin could not be instantiated.
+    #[error("The plugin could not be started: {message}")]
+    Unavailable {
+        /// Why.
+        message: String,
+    },
+}
+
+impl SandboxError {
+    fn code(&self) -> &'static str {
+        match self {
+            SandboxError::FuelExhausted { .. } => "fuel_exhausted",
+            SandboxError::Timeout { .. } => "timeout",
+            SandboxError::MemoryLimit { .. } => "memory_limit_exceeded",
+            SandboxError::StackOverflow { .. } => "stack_overflow",
+            SandboxError::Trap { .. } => "plugin_trap",
+            SandboxError::Unavailable { .. } => "plugin_unavailable",
+        }
+    }
+}
+
+/// Every error answer the host gives.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid system token.
+    #[error("invalid system token")]
+    Unauthorized,
+    /// The request envelope failed validation (every applicable violation, in order).
+    #[error("request validation failed: {0:?}")]
+    Invalid(Vec<Violation>),
+    /// `type` names a group the module lacks; holds `type` as JavaScript would print it.
+    #[error("no group {0}")]
+    ObjectNotFound(String),
+    /// No such function in the group.
+    #[error("no such function")]
+    InvalidFunction,
+    /// The function returned an error.
+    #[error("function error {code}: {message}")]
+    Function {
+        /// The function's code.
+        code: String,
+        /// The function's message.
+        message: String,
+    },
+    /// The result exceeds `maxResponseSize`; holds the limit as the request gave it.
+    #[error("response larger than {0}")]
+    ResponseTooLarge(String),
+    /// The result is not valid JSON.
+    #[error("result is not JSON: {0}")]
+    NotSerializable(String),
+    /// The result breaks its kind's contract.
+    #[error("contract broken: {0}")]
+    ContractBroken(String),
+    /// `options` does not fit the function's kind.
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// The call was stopped by the sandbox.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The body is not JSON (or not an object or array, as body-parser's strict mode requires).
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    /// The body is larger than the protocol allows.
+    #[error("body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// No such route.
+    #[error("no such route")]
+    NotFound,
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+/// Key order of one error object on the wire.
+#[derive(Clone, Copy)]
+enum Order {
+    CodeFirst,
+    MessageFirst,
+}
+
+impl Violation {
+    fn wire(self) -> (&'static str, &'static str) {
+        match self {
+            Violation::DiyNotConfigured => {
+                ("missing_required_field", "DIY is not configured in the extension configuration.")
+            }
+            Violation::UnknownConnector => (
+                "invalid_field",
+                "The _connectorId set in the extension options does't match any of the _connectorId's present in extension configuration.",
+            ),
+            Violation::MissingDiyOrConnector => (
+                "missing_required_field",
+                "Need to set either the diy or _connectorId field in extension options.",
+            ),
+            Violation::MissingFunction => {
+                ("missing_required_field", "Missing required field function in the extension options.")
+            }
+            Violation::FunctionNotString => {
+                ("invalid_field", "The function field in the extension options must be of type string.")
+            }
+            Violation::MissingOptions => {
+                ("missing_required_field", "Function options haven't been provided.")
+            }
+        }
+    }
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// The `code` of the first error on the wire (for logs and metrics).
+    pub fn code(&self) -> String {
+        self.entries().first().map(|(_, code, _)| code.clone()).unwrap_or_default()
+    }
+
+    /// The error objects on the wire: (key order, code, message).
+    fn entries(&self) -> Vec<(Order, String, String)> {
+        use Order::*;
+        let one = |order, code: &str, message: String| vec![(order, code.to_string(), message)];
+        match self {
+            ApiError::Unauthorized => one(CodeFirst, "unauthorized", "Invalid system token.".into()),
+            ApiError::Invalid(violations) => violations
+                .iter()
+                .map(|v| {
+                    let (code, message) = v.wire();
+                    (CodeFirst, code.to_string(), message.to_string())
+                })
+                .collect(),
+            ApiError::ObjectNotFound(ty) => {
+                one(MessageFirst, "object_not_found", format!("The object {ty} doesn't exist in the module."))
+            }
+            ApiError::InvalidFunction => one(
+                MessageFirst,
+                "invalid_function",
+                "The function passed in the extension options doesn't map to a function.".into(),
+            ),
+            ApiError::Function { code, message } => one(MessageFirst, code, message.clone()),
+            ApiError::ResponseTooLarge(limit) => one(
+                MessageFirst,
+                "response_size_exceeded",
+                format!("response stream exceeded limit of {limit} bytes."),
+            ),
+            ApiError::NotSerializable(_) => {
+                one(MessageFirst, "invalid_extension_response", "Extension response is not serializable.".into())
+            }
+            ApiError::ContractBroken(message) => one(MessageFirst, "invalid_extension_response", message.clone()),
+            ApiError::InvalidOptions(message) => one(MessageFirst, "invalid_options", message.clone()),
+            ApiError::Sandbox(err) => one(MessageFirst, err.code(), err.to_string()),
+            ApiError::MalformedJson(detail) => {
+                one(CodeFirst, "invalid_json", format!("The request body is not valid JSON: {detail}"))
+            }
+            ApiError::BodyTooLarge(limit) => one(
+                CodeFirst,
+                "request_too_large",
+                format!("The request body is larger than the limit of {limit} bytes."),
+            ),
+            ApiError::NotFound => one(CodeFirst, "not_found", "No such route.".into()),
+            ApiError::MethodNotAllowed => {
+                one(CodeFirst, "method_not_allowed", "This route does not accept that method.".into())
+            }
+        }
+    }
+
+    /// The response body: `{"errors":[…]}`.
+    pub fn body(&self) -> String {
+        let mut out = String::from(r#"{"errors":["#);
+        for (i, (order, code, message)) in self.entries().into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let code = json_string(&code);
+            let message = json_string(&message);
+            match order {
+                Order::CodeFirst => out.push_str(&format!(r#"{{"code":{code},"message":{message}}}"#)),
+                Order::MessageFirst => out.push_str(&format!(r#"{{"message":{message},"code":{code}}}"#)),
+            }
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// A string as a JSON string literal.
+pub fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// The error travels on as a response extension so the logging layer can record its cause.
+#[derive(Clone, Debug)]
+pub struct LoggedError {
+    /// The wire code.
+    pub code: String,
+    /// The full cause, for operators.
+    pub detail: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status(),
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))],
+            self.body(),
+        )
+            .into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("invalid system token"));
+        }
+        response.extensions_mut().insert(LoggedError { code: self.code(), detail: self.to_string() });
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_errors_are_code_first_and_keep_the_original_spelling() {
+        let body = ApiError::Invalid(vec![Violation::UnknownConnector, Violation::MissingOptions]).body();
+        assert_eq!(
+            body,
+            r#"{"errors":[{"code":"invalid_field","message":"The _connectorId set in the extension options does't match any of the _connectorId's present in extension configuration."},{"code":"missing_required_field","message":"Function options haven't been provided."}]}"#
+        );
+    }
+
+    #[test]
+    fn late_errors_are_message_first() {
+        assert_eq!(
+            ApiError::InvalidFunction.body(),
+            r#"{"errors":[{"message":"The function passed in the extension options doesn't map to a function.","code":"invalid_function"}]}"#
+        );
+        assert_eq!(
+            ApiError::ObjectNotFound("hook".into()).body(),
+            r#"{"errors":[{"message":"The object hook doesn't exist in the module.","code":"object_not_found"}]}"#
+        );
+    }
+}

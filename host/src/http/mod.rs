@@ -1,0 +1,70 @@
+//! The HTTP layer: the router (testable without a socket), shared state, and the protocol's
+//! routes. See `routes` for the handlers, `auth` for the token, `envelope` for the body.
+
+pub mod auth;
+pub mod envelope;
+pub mod routes;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::error::ApiError;
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The live plugins.
+    pub registry: Arc<Registry>,
+    /// The wasm runtime.
+    pub runtime: Arc<Runtime>,
+    /// The token callers must present.
+    pub system_token: Arc<str>,
+    /// Set when shutdown begins: probes answer 503.
+    pub shutting_down: Arc<AtomicBool>,
+    next_id: Arc<AtomicU64>,
+    boot: Arc<str>,
+}
+
+impl AppState {
+    /// State for a router.
+    pub fn new(registry: Arc<Registry>, runtime: Arc<Runtime>, system_token: &str) -> Self {
+        let boot = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or_default();
+        Self {
+            registry,
+            runtime,
+            system_token: system_token.into(),
+            shutting_down: Arc::new(AtomicBool::new(false)),
+            next_id: Arc::new(AtomicU64::new(1)),
+            boot: format!("{boot:x}").into(),
+        }
+    }
+
+    /// A request id unique within this process and across restarts.
+    pub fn next_request_id(&self) -> Arc<str> {
+        format!("{}-{}", self.boot, self.next_id.fetch_add(1, Ordering::Relaxed)).into()
+    }
+}
+
+/// The router: the protocol's routes; anything else answers in the protocol's error format.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(routes::health))
+        .route("/healthCheck", get(routes::health))
+        .route("/livez", get(routes::probe))
+        .route("/readyz", get(routes::probe))
+        .route("/function", post(routes::function))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // The handler reads the body itself, up to the protocol's 50 MB.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}

@@ -1,0 +1,118 @@
+//! The handlers: health routes and `POST /function`.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tracing::{Instrument, field};
+
+use super::AppState;
+use super::auth::{find_token, token_matches};
+use super::envelope::{Envelope, MAX_BODY_BYTES, is_json_content_type};
+use crate::dispatch;
+use crate::error::ApiError;
+use crate::marshal::{self, kind_name, output};
+use crate::runtime::Tags;
+
+const JSON: &str = "application/json; charset=utf-8";
+
+/// `GET /` and `GET /healthCheck`.
+pub async fn health() -> Response {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], r#"{"success":true}"#).into_response()
+}
+
+/// `GET /livez` and `GET /readyz`: 200 while serving, 503 once shutdown has begun.
+pub async fn probe(State(state): State<AppState>) -> Response {
+    let status = if state.shutting_down.load(Ordering::Relaxed) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, status.canonical_reason().unwrap_or_default()).into_response()
+}
+
+/// `POST /function`: authenticate, validate, call the plugin, check and return its result.
+pub async fn function(State(state): State<AppState>, request: Request) -> Response {
+    let request_id = state.next_request_id();
+    let span = tracing::info_span!(
+        "call",
+        request_id = &*request_id,
+        connector = field::Empty,
+        function = field::Empty,
+        kind = field::Empty,
+        code = field::Empty,
+        fuel_used = field::Empty,
+        duration_ms = field::Empty,
+    );
+    let started = Instant::now();
+    let result = call(&state, request, request_id.clone()).instrument(span.clone()).await;
+    span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
+    match result {
+        Ok(body) => {
+            tracing::info!(parent: &span, status = 200, "function call answered");
+            let mut response =
+                ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], body.unwrap_or_default()).into_response();
+            response.headers_mut().insert("x-request-id", header_value(&request_id));
+            response
+        }
+        Err(err) => {
+            span.record("code", err.code());
+            // The one place a failed call is logged: clients get the public message, operators
+            // the cause.
+            tracing::warn!(parent: &span, status = err.status().as_u16(), error = %err, "function call failed");
+            let mut response = err.into_response();
+            response.headers_mut().insert("x-request-id", header_value(&request_id));
+            response
+        }
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+async fn call(state: &AppState, request: Request, request_id: std::sync::Arc<str>) -> Result<Option<String>, ApiError> {
+    let (parts, body) = request.into_parts();
+    let is_json = is_json_content_type(parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let body = read_body(body, &parts.headers).await?;
+    let envelope = Envelope::parse(&body, is_json)?;
+
+    let token = find_token(&parts.headers, &envelope, parts.uri.query());
+    if !token_matches(token.as_deref(), &state.system_token) {
+        return Err(ApiError::Unauthorized);
+    }
+
+    // The snapshot is held for the whole call: a reload never swaps a module mid-call.
+    let snapshot = state.registry.current();
+    let (target, options) = dispatch::resolve(&snapshot, &envelope)?;
+    let span = tracing::Span::current();
+    span.record("connector", &*target.plugin.id);
+    span.record("function", target.name.as_str());
+    span.record("kind", kind_name(target.kind));
+    let max_size = output::MaxSize::from_request(envelope.value("maxResponseSize").as_ref());
+
+    let tags = Tags { connector: target.plugin.id.clone(), request_id };
+    let mut call = state.runtime.start(&target.plugin.pre, &target.plugin.limits, tags).await?;
+    let result = marshal::invoke(&mut call, &target, options).await;
+    span.record("fuel_used", call.fuel_used());
+    let body = result?;
+    if let Some(text) = &body {
+        output::check_size(text, &max_size)?;
+    }
+    Ok(body)
+}
+
+/// Reads the body up to the protocol's 50 MB; a declared or actual larger body is refused.
+async fn read_body(body: Body, headers: &axum::http::HeaderMap) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+    }
+    to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))
+}

@@ -1,0 +1,205 @@
+//! One call into a plugin: a fresh store and instance, limits armed, and the outcome
+//! classified in one place ([`Call::classify`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{Extension, ExtensionPre, log, types};
+use super::engine::MAX_WASM_STACK;
+use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
+use crate::error::SandboxError;
+
+/// Most guest output (stdout + stderr, and log-import text) kept per call; beyond it, output is
+/// dropped so a chatty plugin cannot flood the host log.
+pub const MAX_GUEST_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Who a call runs for; every guest log line carries these.
+#[derive(Debug, Clone)]
+pub struct Tags {
+    /// `diy` or the `_connectorId`.
+    pub connector: Arc<str>,
+    /// The request's id.
+    pub request_id: Arc<str>,
+}
+
+/// The store data of one call.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    deadline: Instant,
+    tags: Tags,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    logged_bytes: usize,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl types::Host for CallState {}
+
+impl log::Host for CallState {
+    fn write(&mut self, level: log::Level, message: String) {
+        self.logged_bytes += message.len();
+        if self.logged_bytes > MAX_GUEST_OUTPUT_BYTES {
+            return;
+        }
+        let (connector, request_id) = (&*self.tags.connector, &*self.tags.request_id);
+        match level {
+            log::Level::Trace => tracing::trace!(target: "plugin", connector, request_id, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "plugin", connector, request_id, "{message}"),
+            log::Level::Info => tracing::info!(target: "plugin", connector, request_id, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "plugin", connector, request_id, "{message}"),
+            log::Level::Error => tracing::error!(target: "plugin", connector, request_id, "{message}"),
+        }
+    }
+}
+
+/// A live instance, ready for one call.
+pub struct Call {
+    /// The store (pass `&mut call.store` to the export).
+    pub store: Store<CallState>,
+    /// The instance's typed exports.
+    pub bindings: Extension,
+    limits: Limits,
+    started: Instant,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Call {
+    /// Instantiates `pre` in a fresh store under `limits`, then arms the call's own budget.
+    pub async fn start(
+        pre: &ExtensionPre<CallState>,
+        limits: &Limits,
+        tags: Tags,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<Self, SandboxError> {
+        let engine = pre.engine();
+        let stdout = MemoryOutputPipe::new(MAX_GUEST_OUTPUT_BYTES);
+        let stderr = MemoryOutputPipe::new(MAX_GUEST_OUTPUT_BYTES);
+        // No preopens, no env, no args, no sockets: nothing ambient.
+        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter::new(limits),
+            deadline: Instant::now() + Duration::from_millis(INSTANTIATE_TIMEOUT_MS),
+            tags,
+            stdout,
+            stderr,
+            logged_bytes: 0,
+        };
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limiter);
+        // Every tick: yield to the executor (so the HTTP layer keeps running), or interrupt once
+        // the deadline (instantiation's, then the call's) has passed.
+        store.epoch_deadline_callback(|ctx| {
+            Ok(if Instant::now() >= ctx.data().deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+        store.set_fuel(INSTANTIATE_FUEL).map_err(unavailable)?;
+        let bindings = match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings,
+            Err(err) => {
+                return Err(match classify(&err, &store, limits) {
+                    SandboxError::Trap { message } => SandboxError::Unavailable { message },
+                    other => other,
+                });
+            }
+        };
+        store.set_fuel(limits.fuel).map_err(unavailable)?;
+        let started = Instant::now();
+        store.data_mut().deadline = started + Duration::from_millis(limits.timeout_ms);
+        Ok(Self { store, bindings, limits: limits.clone(), started, _permit: permit })
+    }
+
+    /// Fuel used so far by the call (not counting instantiation).
+    pub fn fuel_used(&self) -> u64 {
+        self.limits.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+
+    /// Time since the call was armed.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Turns the export's wasmtime result into the function's outcome, and forwards guest
+    /// stdout/stderr to the host log.
+    pub fn finish<T>(&mut self, result: wasmtime::Result<T>) -> Result<T, SandboxError> {
+        let outcome = result.map_err(|err| classify(&err, &self.store, &self.limits));
+        self.forward_output();
+        outcome
+    }
+
+    fn forward_output(&mut self) {
+        let data = self.store.data();
+        for (stream, pipe) in [("stdout", &data.stdout), ("stderr", &data.stderr)] {
+            let bytes = pipe.contents();
+            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+                tracing::info!(
+                    target: "plugin",
+                    connector = &*data.tags.connector,
+                    request_id = &*data.tags.request_id,
+                    stream,
+                    "{line}"
+                );
+            }
+        }
+    }
+}
+
+fn unavailable(err: wasmtime::Error) -> SandboxError {
+    SandboxError::Unavailable { message: format!("{err:#}") }
+}
+
+/// Classifies a failed call: which limit stopped it, or what trap it hit.
+fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) -> SandboxError {
+    if let Some((limit, requested)) = store.data().limiter.memory_denied {
+        return SandboxError::MemoryLimit { limit, requested };
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => SandboxError::FuelExhausted { budget: limits.fuel },
+        Some(Trap::Interrupt) => SandboxError::Timeout { limit_ms: limits.timeout_ms },
+        Some(Trap::StackOverflow) => SandboxError::StackOverflow { limit: MAX_WASM_STACK },
+        Some(trap) => SandboxError::Trap { message: describe_trap(&trap.to_string(), err, store) },
+        None => SandboxError::Trap { message: describe_trap(&format!("{err}"), err, store) },
+    }
+}
+
+/// The trap message, the guest's last stderr line (a Rust panic message lands there) and the
+/// wasm backtrace with function names when the module has a name section.
+fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) -> String {
+    let mut message = what.to_string();
+    let stderr = store.data().stderr.contents();
+    let stderr = String::from_utf8_lossy(&stderr);
+    if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+        message.push_str(&format!("; guest stderr: {}", last.trim()));
+    }
+    if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
+        let names: Vec<String> = backtrace
+            .frames()
+            .iter()
+            .take(8)
+            .map(|f| f.func_name().map(String::from).unwrap_or_else(|| format!("func[{}]", f.func_index())))
+            .collect();
+        if !names.is_empty() {
+            message.push_str(&format!("; wasm backtrace: {}", names.join(" <- ")));
+        }
+    }
+    message
+}
+

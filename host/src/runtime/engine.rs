@@ -1,0 +1,104 @@
+//! The one wasmtime engine of the process, its configuration, its linker and its epoch ticker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::Extension;
+use super::call::CallState;
+
+/// How often the epoch advances. Deadlines are counted in ticks and a running guest yields to
+/// the async executor at every tick, so this is also the longest a guest holds a worker thread
+/// without letting the HTTP layer run.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The wasm stack limit (wasmtime's default); reported in stack-overflow errors.
+pub const MAX_WASM_STACK: usize = 512 * 1024;
+
+/// Largest linear memory any instance may reserve (4 GiB: all of wasm32). Per-call caps are
+/// enforced by the store's limiter; this only sizes the pool's virtual reservations.
+const POOL_MAX_MEMORY_BYTES: usize = 4 << 30;
+
+/// Builds the engine configuration: component model, async, fuel, epochs, pooling allocator
+/// sized for `max_instances` concurrent instances.
+pub fn engine(max_instances: u32) -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(max_instances)
+        // JS and Python components hold up to ~40 core instances and a few memories each.
+        .max_core_instances_per_component(64)
+        .total_core_instances(max_instances * 16)
+        .max_memories_per_component(8)
+        .total_memories(max_instances * 4)
+        .max_tables_per_component(16)
+        .total_tables(max_instances * 8)
+        .total_stacks(max_instances)
+        .max_memory_size(POOL_MAX_MEMORY_BYTES)
+        .table_elements(DEFAULT_POOL_TABLE_ELEMENTS)
+        .max_core_instance_size(1 << 20)
+        .max_component_instance_size(1 << 20);
+
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(MAX_WASM_STACK)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).map_err(anyhow::Error::from).context("configuring the wasmtime engine")
+}
+
+/// Table elements each pooled table slot can hold (per-call caps are lower).
+const DEFAULT_POOL_TABLE_ELEMENTS: usize = 100_000;
+
+/// The linker every plugin is instantiated with: WASI p2 with no preopens, env or sockets
+/// (granted by the empty `WasiCtx` of each call), plus the `log` import.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CallState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+    Extension::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+        .map_err(anyhow::Error::from)
+        .context("linking the log import")?;
+    Ok(linker)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread; stops when dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine` (held weakly, so the ticker never keeps an engine alive).
+    pub fn start(engine: &Engine) -> Self {
+        let weak = engine.weak();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

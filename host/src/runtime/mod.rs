@@ -1,0 +1,55 @@
+//! The wasm runtime: one engine, one linker, one epoch ticker, and a bound on how many
+//! instances exist at once (the pooling allocator's size).
+
+pub mod bindings;
+pub mod call;
+pub mod engine;
+pub mod limits;
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+pub use call::{Call, CallState, Tags};
+pub use limits::Limits;
+
+use crate::error::SandboxError;
+use bindings::ExtensionPre;
+
+/// The process's wasm runtime.
+pub struct Runtime {
+    /// The engine every plugin is compiled for.
+    pub engine: Engine,
+    /// The linker every plugin is instantiated with.
+    pub linker: Linker<CallState>,
+    permits: Arc<Semaphore>,
+    _ticker: engine::EpochTicker,
+}
+
+impl Runtime {
+    /// Builds the runtime for at most `max_instances` concurrent instances; further calls wait.
+    pub fn new(max_instances: u32) -> anyhow::Result<Self> {
+        let engine = engine::engine(max_instances)?;
+        let linker = engine::linker(&engine)?;
+        let ticker = engine::EpochTicker::start(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            permits: Arc::new(Semaphore::new(max_instances as usize)),
+            _ticker: ticker,
+        })
+    }
+
+    /// Starts a call: waits for an instance slot, then instantiates afresh.
+    pub async fn start(
+        &self,
+        pre: &ExtensionPre<CallState>,
+        limits: &Limits,
+        tags: Tags,
+    ) -> Result<Call, SandboxError> {
+        let permit = self.permits.clone().acquire_owned().await.ok();
+        Call::start(pre, limits, tags, permit).await
+    }
+}
