@@ -1,1 +1,165 @@
+//! Helpers for the integration tests: plugin artifacts built from source, and [`TestServer`],
+//! the real server on an ephemeral port with a temporary plugins directory.
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+/// The system token every test server uses.
+pub const TOKEN: &str = "test-system-token";
+
+/// A running server; dropping it shuts the server down.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The temporary plugins directory.
+    pub dir: tempfile::TempDir,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A response: status, headers and body text.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body text.
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body text if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+}
+
+impl TestServer {
+    /// Starts a server whose plugins directory holds `plugins`: (file name, artifact path).
+    pub async fn start(plugins: &[(&str, &str)]) -> Self {
+        Self::start_with(plugins, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with a chance to adjust the configuration.
+    pub async fn start_with(plugins: &[(&str, &str)], adjust: impl FnOnce(&mut host::ServeConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, source) in plugins {
+            std::fs::copy(source, dir.path().join(name)).expect("copying a plugin");
+        }
+        Self::start_in(dir, adjust).await
+    }
+
+    /// Starts a server on an existing plugins directory.
+    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut host::ServeConfig)) -> Self {
+        let mut config = host::ServeConfig::new(dir.path(), TOKEN);
+        // Small pools: many test servers run at once.
+        config.max_instances = 8;
+        adjust(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(host::serve(listener, config, async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::new();
+        let server = Self { base, dir, client, shutdown: Some(tx), task: Some(task) };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready");
+    }
+
+    /// The plugins directory.
+    pub fn plugins_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `POST /function` with the system token and a JSON body.
+    pub async fn call(&self, body: &Value) -> Reply {
+        self.post_raw(body.to_string(), Some("application/json"), Some(&format!("Bearer {TOKEN}")), "").await
+    }
+
+    /// `POST /function` with full control over body, content type, Authorization and query.
+    pub async fn post_raw(&self, body: String, content_type: Option<&str>, auth: Option<&str>, query: &str) -> Reply {
+        let mut request = self.client.post(format!("{}/function{query}", self.base)).body(body);
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        reply(request.send().await.expect("request")).await
+    }
+
+    /// Sends raw bytes over a fresh connection and returns everything the server answers
+    /// before it closes the connection or goes quiet for a second.
+    pub async fn raw_http(&self, request: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        reply(self.client.get(format!("{}{path}", self.base)).send().await.expect("request")).await
+    }
+
+    /// Stops the server and waits until it has drained.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    Reply { status, headers, text }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A path inside the workspace.
+pub fn workspace_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}

@@ -180,21 +180,32 @@ fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) ->
     }
 }
 
-/// The trap message, the guest's last stderr line (a Rust panic message lands there) and the
-/// wasm backtrace with function names when the module has a name section.
+/// The trap message, the guest's last stderr lines (a Rust panic message lands there) and the
+/// wasm backtrace with demangled function names when the module has a name section; frames of
+/// the guest's panic and abort machinery are skipped so the first frame shown is the author's.
 fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) -> String {
     let mut message = what.to_string();
     let stderr = store.data().stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
-    if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
-        message.push_str(&format!("; guest stderr: {}", last.trim()));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    if !lines.is_empty() {
+        let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
+        message.push_str(&format!("; guest stderr: {}", truncate(&tail, 1024)));
     }
     if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
         let names: Vec<String> = backtrace
             .frames()
             .iter()
+            .map(|f| match f.func_name() {
+                Some(name) => format!("{:#}", rustc_demangle::demangle(name)),
+                None => format!("func[{}]", f.func_index()),
+            })
+            .skip_while(|name| is_runtime_frame(name))
             .take(8)
-            .map(|f| f.func_name().map(String::from).unwrap_or_else(|| format!("func[{}]", f.func_index())))
             .collect();
         if !names.is_empty() {
             message.push_str(&format!("; wasm backtrace: {}", names.join(" <- ")));
@@ -203,3 +214,15 @@ fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) ->
     message
 }
 
+/// Frames of the guest's standard library panic/abort path, not the author's code.
+fn is_runtime_frame(name: &str) -> bool {
+    const PREFIXES: [&str; 7] = ["std::", "core::", "__rust", "rust_panic", "abort", "__wasi", "<std"];
+    PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}

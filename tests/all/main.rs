@@ -1,0 +1,32 @@
+//! Integration tests: one binary; each test starts the real server on an ephemeral port with a
+//! temporary plugins directory (see `integration_tests::TestServer`) and talks HTTP to it.
+//!
+//! - `protocol`: the wire protocol of express-integrator-extension: routes, authentication,
+//!   every row of the error table with exact status, headers and body.
+//! - `kinds`: a roundtrip for every function kind, and options fields reaching the function.
+//! - `configuration`: diy vs connectors, and modules that must be refused.
+//! - `sandbox`: guests that crash are contained; the server keeps serving.
+
+mod macros;
+
+mod configuration;
+mod kinds;
+mod protocol;
+mod sandbox;
+
+/// Every plugin crate under `plugins/` maps to a test that exercises it; a plugin added without
+/// one fails to compile here.
+mod by_plugin {
+    pub(crate) use crate::configuration::connectors_are_served_by_id as connector_example;
+    pub(crate) use crate::kinds::diy_example_every_kind_roundtrips as diy_example;
+    pub(crate) use crate::kinds::flat_module_functions_live_at_the_root as flat_example;
+    pub(crate) use crate::kinds::unknown_and_mistyped_fields_reach_the_function as test_probe;
+}
+
+macro_rules! assert_test_exists {
+    ($name:ident, $constant:ident) => {
+        #[allow(unused_imports)]
+        use by_plugin::$name as _;
+    };
+}
+integration_tests::foreach_plugin!(assert_test_exists);
