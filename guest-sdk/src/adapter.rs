@@ -33,7 +33,10 @@ fn table<P: Register>() -> &'static Plugin {
 fn not_found(target: &FunctionId) -> FnError {
     FnError {
         code: "invalid_function".to_string(),
-        message: format!("The plugin has no function {:?} in group {:?}.", target.name, target.group),
+        message: format!(
+            "The plugin has no function {:?} in group {:?}.",
+            target.name, target.group
+        ),
     }
 }
 
@@ -47,7 +50,10 @@ fn wrong_kind(target: &FunctionId, kind: Kind) -> FnError {
 macro_rules! dispatch {
     ($target:ident, $options:ident, $variant:ident) => {
         match table::<P>().find(&$target) {
-            Some(Function { handler: Handler::$variant(handler), .. }) => handler($options),
+            Some(Function {
+                handler: Handler::$variant(handler),
+                ..
+            }) => handler($options),
             Some(function) => Err(wrong_kind(&$target, function.kind)),
             None => Err(not_found(&$target)),
         }
@@ -59,7 +65,11 @@ impl<P: Register> plugin::Guest for Adapter<P> {
         table::<P>()
             .entries
             .iter()
-            .map(|e| FunctionInfo { name: e.name.clone(), group: e.group.clone(), kind: e.function.kind })
+            .map(|e| FunctionInfo {
+                name: e.name.clone(),
+                group: e.group.clone(),
+                kind: e.function.kind,
+            })
             .collect()
     }
 
@@ -76,15 +86,24 @@ impl<P: Register> hooks::Guest for Adapter<P> {
         dispatch!(target, options, PreSavePage)
     }
 
-    fn pre_map(target: FunctionId, options: hooks::PreMapOptions) -> Result<Vec<hooks::MapResult>, FnError> {
+    fn pre_map(
+        target: FunctionId,
+        options: hooks::PreMapOptions,
+    ) -> Result<Vec<hooks::MapResult>, FnError> {
         dispatch!(target, options, PreMap)
     }
 
-    fn post_map(target: FunctionId, options: hooks::PostMapOptions) -> Result<Vec<hooks::MapResult>, FnError> {
+    fn post_map(
+        target: FunctionId,
+        options: hooks::PostMapOptions,
+    ) -> Result<Vec<hooks::MapResult>, FnError> {
         dispatch!(target, options, PostMap)
     }
 
-    fn post_submit(target: FunctionId, options: hooks::PostSubmitOptions) -> Result<Vec<String>, FnError> {
+    fn post_submit(
+        target: FunctionId,
+        options: hooks::PostSubmitOptions,
+    ) -> Result<Vec<String>, FnError> {
         dispatch!(target, options, PostSubmit)
     }
 
@@ -95,17 +114,26 @@ impl<P: Register> hooks::Guest for Adapter<P> {
         dispatch!(target, options, PostResponseMap)
     }
 
-    fn post_aggregate(target: FunctionId, options: hooks::PostAggregateOptions) -> Result<(), FnError> {
+    fn post_aggregate(
+        target: FunctionId,
+        options: hooks::PostAggregateOptions,
+    ) -> Result<(), FnError> {
         dispatch!(target, options, PostAggregate)
     }
 }
 
 impl<P: Register> wrappers::Guest for Adapter<P> {
-    fn ping(target: FunctionId, options: wrappers::PingOptions) -> Result<wrappers::PingResponse, FnError> {
+    fn ping(
+        target: FunctionId,
+        options: wrappers::PingOptions,
+    ) -> Result<wrappers::PingResponse, FnError> {
         dispatch!(target, options, Ping)
     }
 
-    fn export(target: FunctionId, options: wrappers::ExportOptions) -> Result<wrappers::ExportResponse, FnError> {
+    fn export(
+        target: FunctionId,
+        options: wrappers::ExportOptions,
+    ) -> Result<wrappers::ExportResponse, FnError> {
         dispatch!(target, options, Export)
     }
 
@@ -118,11 +146,17 @@ impl<P: Register> wrappers::Guest for Adapter<P> {
 }
 
 impl<P: Register> lifecycle::Guest for Adapter<P> {
-    fn step(target: FunctionId, options: lifecycle::StepOptions) -> Result<Option<String>, FnError> {
+    fn step(
+        target: FunctionId,
+        options: lifecycle::StepOptions,
+    ) -> Result<Option<String>, FnError> {
         dispatch!(target, options, Step)
     }
 
-    fn form_init(target: FunctionId, options: lifecycle::FormInitOptions) -> Result<String, FnError> {
+    fn form_init(
+        target: FunctionId,
+        options: lifecycle::FormInitOptions,
+    ) -> Result<String, FnError> {
         dispatch!(target, options, FormInit)
     }
 
@@ -130,11 +164,17 @@ impl<P: Register> lifecycle::Guest for Adapter<P> {
         dispatch!(target, options, PreSave)
     }
 
-    fn init_child(target: FunctionId, options: lifecycle::InitChildOptions) -> Result<String, FnError> {
+    fn init_child(
+        target: FunctionId,
+        options: lifecycle::InitChildOptions,
+    ) -> Result<String, FnError> {
         dispatch!(target, options, InitChild)
     }
 
-    fn update(target: FunctionId, options: lifecycle::UpdateOptions) -> Result<Option<String>, FnError> {
+    fn update(
+        target: FunctionId,
+        options: lifecycle::UpdateOptions,
+    ) -> Result<Option<String>, FnError> {
         dispatch!(target, options, Update)
     }
 

@@ -10,13 +10,17 @@ use crate::types::{Context, FnError, FnResult, RecordError};
 /// Parses one JSON text the host sent; `what` names it in the error (e.g. `options.data[3]`).
 pub(crate) fn parse<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> FnResult<T> {
     serde_json::from_str(text).map_err(|err| {
-        FnError::new("invalid_options", format!("{} does not fit the function's type: {err}", what()))
+        FnError::new(
+            "invalid_options",
+            format!("{} does not fit the function's type: {err}", what()),
+        )
     })
 }
 
 /// Parses an optional JSON text.
 pub(crate) fn parse_opt(text: Option<String>, field: &str) -> FnResult<Option<Value>> {
-    text.map(|t| parse(&t, || format!("options.{field}"))).transpose()
+    text.map(|t| parse(&t, || format!("options.{field}")))
+        .transpose()
 }
 
 /// Parses a list of JSON texts.
@@ -31,7 +35,10 @@ pub(crate) fn parse_list<T: DeserializeOwned>(texts: Vec<String>, field: &str) -
 /// Serialises a value the function returned.
 pub(crate) fn to_json<T: Serialize>(value: &T) -> FnResult<String> {
     serde_json::to_string(value).map_err(|err| {
-        FnError::new("invalid_extension_response", format!("the result could not be serialised: {err}"))
+        FnError::new(
+            "invalid_extension_response",
+            format!("the result could not be serialised: {err}"),
+        )
     })
 }
 
@@ -62,10 +69,17 @@ pub(crate) fn context(c: wit::Context) -> FnResult<Context> {
 pub(crate) fn record_errors(errors: Vec<RecordError>) -> Vec<wit::RecordError> {
     errors
         .into_iter()
-        .map(|e| wit::RecordError { code: e.code, message: e.message, source: e.source })
+        .map(|e| wit::RecordError {
+            code: e.code,
+            message: e.message,
+            source: e.source,
+        })
         .collect()
 }
 
 pub(crate) fn fn_error(e: FnError) -> wit::FnError {
-    wit::FnError { code: e.code, message: e.message }
+    wit::FnError {
+        code: e.code,
+        message: e.message,
+    }
 }

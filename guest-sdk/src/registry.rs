@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::bindings::exports::integrator::extension::{hooks, lifecycle, wrappers};
-pub use crate::bindings::integrator::extension::types::{Group, Kind};
 use crate::bindings::integrator::extension::types as wit;
+pub use crate::bindings::integrator::extension::types::{Group, Kind};
 use crate::convert::{self, parse_list, parse_opt, to_json, to_json_list};
 use crate::types::*;
 
@@ -56,7 +56,10 @@ fn wrap<I, A, B, O>(
     to_wit: impl Fn(B) -> FnResult<O> + Send + Sync + 'static,
 ) -> Boxed<I, O> {
     Box::new(move |input| {
-        from_wit(input).and_then(&f).and_then(&to_wit).map_err(convert::fn_error)
+        from_wit(input)
+            .and_then(&f)
+            .and_then(&to_wit)
+            .map_err(convert::fn_error)
     })
 }
 
@@ -90,7 +93,10 @@ pub struct Json<T>(pub T);
 impl<T: Serialize> IntoReturn for Json<T> {
     fn into_return(self) -> FnResult<Option<Value>> {
         serde_json::to_value(self.0).map(Some).map_err(|err| {
-            FnError::new("invalid_extension_response", format!("the result could not be serialised: {err}"))
+            FnError::new(
+                "invalid_extension_response",
+                format!("the result could not be serialised: {err}"),
+            )
         })
     }
 }
@@ -143,7 +149,10 @@ where
             new_errors_and_retry_data: to_json_list(&r.new_errors_and_retry_data)?,
         })
     };
-    Function { kind: Kind::PreSavePage, handler: Handler::PreSavePage(wrap(from, f, to)) }
+    Function {
+        kind: Kind::PreSavePage,
+        handler: Handler::PreSavePage(wrap(from, f, to)),
+    }
 }
 
 /// A preMap hook over records of type `R`; returns one [`MapResult`] per record.
@@ -155,9 +164,15 @@ where
     O: Serialize + 'static,
 {
     let from = |o: hooks::PreMapOptions| {
-        Ok(PreMapOptions { data: parse_list(o.data, "data")?, context: convert::context(o.context)? })
+        Ok(PreMapOptions {
+            data: parse_list(o.data, "data")?,
+            context: convert::context(o.context)?,
+        })
     };
-    Function { kind: Kind::PreMap, handler: Handler::PreMap(wrap(from, f, map_results)) }
+    Function {
+        kind: Kind::PreMap,
+        handler: Handler::PreMap(wrap(from, f, map_results)),
+    }
 }
 
 /// A postMap hook over mapped records of type `R`; returns one [`MapResult`] per record.
@@ -175,7 +190,10 @@ where
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::PostMap, handler: Handler::PostMap(wrap(from, f, map_results)) }
+    Function {
+        kind: Kind::PostMap,
+        handler: Handler::PostMap(wrap(from, f, map_results)),
+    }
 }
 
 /// A postSubmit hook; returns the responseData array with its length unchanged.
@@ -191,7 +209,10 @@ pub fn post_submit(
         })
     };
     let to = |r: Vec<Value>| to_json_list(&r);
-    Function { kind: Kind::PostSubmit, handler: Handler::PostSubmit(wrap(from, f, to)) }
+    Function {
+        kind: Kind::PostSubmit,
+        handler: Handler::PostSubmit(wrap(from, f, to)),
+    }
 }
 
 /// A postResponseMap hook; returns postResponseMapData with its length unchanged.
@@ -208,7 +229,10 @@ pub fn post_response_map(
         })
     };
     let to = |r: Vec<Value>| to_json_list(&r);
-    Function { kind: Kind::PostResponseMap, handler: Handler::PostResponseMap(wrap(from, f, to)) }
+    Function {
+        kind: Kind::PostResponseMap,
+        handler: Handler::PostResponseMap(wrap(from, f, to)),
+    }
 }
 
 /// A postAggregate hook; returns nothing.
@@ -223,7 +247,10 @@ pub fn post_aggregate(
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::PostAggregate, handler: Handler::PostAggregate(wrap(from, f, Ok)) }
+    Function {
+        kind: Kind::PostAggregate,
+        handler: Handler::PostAggregate(wrap(from, f, Ok)),
+    }
 }
 
 /// A ping wrapper.
@@ -235,9 +262,15 @@ pub fn ping(f: impl Fn(PingOptions) -> FnResult<PingResponse> + Send + Sync + 's
         })
     };
     let to = |r: PingResponse| {
-        Ok(wrappers::PingResponse { status_code: r.status_code, errors: convert::record_errors(r.errors) })
+        Ok(wrappers::PingResponse {
+            status_code: r.status_code,
+            errors: convert::record_errors(r.errors),
+        })
     };
-    Function { kind: Kind::Ping, handler: Handler::Ping(wrap(from, f, to)) }
+    Function {
+        kind: Kind::Ping,
+        handler: Handler::Ping(wrap(from, f, to)),
+    }
 }
 
 /// An export wrapper: returns one page per call.
@@ -265,7 +298,10 @@ pub fn export(
             state: r.state.as_ref().map(to_json).transpose()?,
         })
     };
-    Function { kind: Kind::Export, handler: Handler::Export(wrap(from, f, to)) }
+    Function {
+        kind: Kind::Export,
+        handler: Handler::Export(wrap(from, f, to)),
+    }
 }
 
 /// An import wrapper: returns one response per record.
@@ -290,7 +326,10 @@ pub fn import(
             })
             .collect())
     };
-    Function { kind: Kind::Import, handler: Handler::Import(wrap(from, f, to)) }
+    Function {
+        kind: Kind::Import,
+        handler: Handler::Import(wrap(from, f, to)),
+    }
 }
 
 /// An installer or uninstaller step; returns nothing (`()`) or a value.
@@ -307,7 +346,10 @@ pub fn step<R: IntoReturn + 'static>(
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::Step, handler: Handler::Step(wrap(from, f, returned)) }
+    Function {
+        kind: Kind::Step,
+        handler: Handler::Step(wrap(from, f, returned)),
+    }
 }
 
 /// A formInit function: returns the form object for the UI to render.
@@ -324,7 +366,10 @@ pub fn form_init(
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::FormInit, handler: Handler::FormInit(wrap(from, f, returned_value)) }
+    Function {
+        kind: Kind::FormInit,
+        handler: Handler::FormInit(wrap(from, f, returned_value)),
+    }
 }
 
 /// A preSave function: returns the newResource object to save.
@@ -336,7 +381,10 @@ pub fn pre_save(f: impl Fn(PreSaveOptions) -> FnResult<Value> + Send + Sync + 's
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::PreSave, handler: Handler::PreSave(wrap(from, f, returned_value)) }
+    Function {
+        kind: Kind::PreSave,
+        handler: Handler::PreSave(wrap(from, f, returned_value)),
+    }
 }
 
 /// An initChild function: returns the child integration to create.
@@ -350,7 +398,10 @@ pub fn init_child(
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::InitChild, handler: Handler::InitChild(wrap(from, f, returned_value)) }
+    Function {
+        kind: Kind::InitChild,
+        handler: Handler::InitChild(wrap(from, f, returned_value)),
+    }
 }
 
 /// An update function; returns nothing (`()`) or a value.
@@ -364,7 +415,10 @@ pub fn update<R: IntoReturn + 'static>(
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::Update, handler: Handler::Update(wrap(from, f, returned)) }
+    Function {
+        kind: Kind::Update,
+        handler: Handler::Update(wrap(from, f, returned)),
+    }
 }
 
 /// A changeEdition function; returns nothing (`()`) or a value.
@@ -380,7 +434,10 @@ pub fn change_edition<R: IntoReturn + 'static>(
             context: convert::context(o.context)?,
         })
     };
-    Function { kind: Kind::ChangeEdition, handler: Handler::ChangeEdition(wrap(from, f, returned)) }
+    Function {
+        kind: Kind::ChangeEdition,
+        handler: Handler::ChangeEdition(wrap(from, f, returned)),
+    }
 }
 
 /// A free-form function: receives the whole `options` object (as `Value` or any serde type)
@@ -389,7 +446,10 @@ pub fn json<O: DeserializeOwned + 'static, R: IntoReturn + 'static>(
     f: impl Fn(O) -> FnResult<R> + Send + Sync + 'static,
 ) -> Function {
     let from = |o: String| convert::parse(&o, || "options".to_string());
-    Function { kind: Kind::Json, handler: Handler::Json(wrap(from, f, returned)) }
+    Function {
+        kind: Kind::Json,
+        handler: Handler::Json(wrap(from, f, returned)),
+    }
 }
 
 pub(crate) struct Entry {
@@ -408,8 +468,13 @@ impl Plugin {
     /// Registers a function in a group. A later registration of the same name and group
     /// replaces the earlier one.
     pub fn register(&mut self, group: Group, name: &str, function: Function) -> &mut Self {
-        self.entries.retain(|e| !(e.name == name && same_group(&e.group, &group)));
-        self.entries.push(Entry { name: name.to_string(), group, function });
+        self.entries
+            .retain(|e| !(e.name == name && same_group(&e.group, &group)));
+        self.entries.push(Entry {
+            name: name.to_string(),
+            group,
+            function,
+        });
         self
     }
 

@@ -23,7 +23,10 @@ pub struct FnError {
 impl FnError {
     /// An error with the given code and message.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -56,7 +59,11 @@ pub struct RecordError {
 impl RecordError {
     /// A record error without a source.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), source: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Sets the error's source.
@@ -157,17 +164,26 @@ pub struct MapResult<R = Value> {
 impl<R> MapResult<R> {
     /// Pass the record along.
     pub fn data(record: R) -> Self {
-        Self { data: Some(record), errors: Vec::new() }
+        Self {
+            data: Some(record),
+            errors: Vec::new(),
+        }
     }
 
     /// Ignore the record (`{}`).
     pub fn ignore() -> Self {
-        Self { data: None, errors: Vec::new() }
+        Self {
+            data: None,
+            errors: Vec::new(),
+        }
     }
 
     /// Fail the record with an error.
     pub fn error(error: RecordError) -> Self {
-        Self { data: None, errors: vec![error] }
+        Self {
+            data: None,
+            errors: vec![error],
+        }
     }
 
     /// Adds an error (with `data` set, the record is processed and the error logged).

@@ -15,7 +15,11 @@ pub const DEFAULT_MAX_INSTANCES: u32 = 128;
 
 /// The command line.
 #[derive(Debug, Parser)]
-#[command(name = "extension-host", version, about = "Serve integrator.io extension functions compiled to WebAssembly")]
+#[command(
+    name = "extension-host",
+    version,
+    about = "Serve integrator.io extension functions compiled to WebAssembly"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -37,7 +37,10 @@ fn group_name(ty: &Value) -> String {
 
 /// Validates the envelope and finds the function. Validation collects every violation that
 /// applies, in the original's order; group and function lookups follow.
-pub fn resolve<'a>(snapshot: &Snapshot, envelope: &Envelope<'a>) -> Result<(Target, &'a RawValue), ApiError> {
+pub fn resolve<'a>(
+    snapshot: &Snapshot,
+    envelope: &Envelope<'a>,
+) -> Result<(Target, &'a RawValue), ApiError> {
     let mut violations = Vec::new();
     let diy = envelope.value("diy");
     let connector_id = envelope.value("_connectorId");
@@ -78,7 +81,8 @@ pub fn resolve<'a>(snapshot: &Snapshot, envelope: &Envelope<'a>) -> Result<(Targ
         violations.push(Violation::MissingOptions);
     }
 
-    let (Some(plugin), Some(name), Some(options), true) = (plugin, name, options, violations.is_empty())
+    let (Some(plugin), Some(name), Some(options), true) =
+        (plugin, name, options, violations.is_empty())
     else {
         return Err(ApiError::Invalid(violations));
     };
@@ -94,7 +98,17 @@ pub fn resolve<'a>(snapshot: &Snapshot, envelope: &Envelope<'a>) -> Result<(Targ
         }
         None => None,
     };
-    let info = plugin.function(&group, &name).ok_or(ApiError::InvalidFunction)?;
+    let info = plugin
+        .function(&group, &name)
+        .ok_or(ApiError::InvalidFunction)?;
     let (group, kind) = (info.group.clone(), info.kind);
-    Ok((Target { plugin, group, name, kind }, options))
+    Ok((
+        Target {
+            plugin,
+            group,
+            name,
+            kind,
+        },
+        options,
+    ))
 }

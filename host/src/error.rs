@@ -55,7 +55,9 @@ pub enum SandboxError {
         requested: u64,
     },
     /// The guest exhausted its wasm stack.
-    #[error("The function overflowed its stack (limit {limit} bytes); is it recursing without end?")]
+    #[error(
+        "The function overflowed its stack (limit {limit} bytes); is it recursing without end?"
+    )]
     StackOverflow {
         /// The stack limit in bytes.
         limit: usize,
@@ -149,9 +151,10 @@ enum Order {
 impl Violation {
     fn wire(self) -> (&'static str, &'static str) {
         match self {
-            Violation::DiyNotConfigured => {
-                ("missing_required_field", "DIY is not configured in the extension configuration.")
-            }
+            Violation::DiyNotConfigured => (
+                "missing_required_field",
+                "DIY is not configured in the extension configuration.",
+            ),
             Violation::UnknownConnector => (
                 "invalid_field",
                 "The _connectorId set in the extension options does't match any of the _connectorId's present in extension configuration.",
@@ -160,15 +163,18 @@ impl Violation {
                 "missing_required_field",
                 "Need to set either the diy or _connectorId field in extension options.",
             ),
-            Violation::MissingFunction => {
-                ("missing_required_field", "Missing required field function in the extension options.")
-            }
-            Violation::FunctionNotString => {
-                ("invalid_field", "The function field in the extension options must be of type string.")
-            }
-            Violation::MissingOptions => {
-                ("missing_required_field", "Function options haven't been provided.")
-            }
+            Violation::MissingFunction => (
+                "missing_required_field",
+                "Missing required field function in the extension options.",
+            ),
+            Violation::FunctionNotString => (
+                "invalid_field",
+                "The function field in the extension options must be of type string.",
+            ),
+            Violation::MissingOptions => (
+                "missing_required_field",
+                "Function options haven't been provided.",
+            ),
         }
     }
 }
@@ -188,7 +194,10 @@ impl ApiError {
 
     /// The `code` of the first error on the wire (for logs and metrics).
     pub fn code(&self) -> String {
-        self.entries().first().map(|(_, code, _)| code.clone()).unwrap_or_default()
+        self.entries()
+            .first()
+            .map(|(_, code, _)| code.clone())
+            .unwrap_or_default()
     }
 
     /// The error objects on the wire: (key order, code, message).
@@ -196,7 +205,9 @@ impl ApiError {
         use Order::*;
         let one = |order, code: &str, message: String| vec![(order, code.to_string(), message)];
         match self {
-            ApiError::Unauthorized => one(CodeFirst, "unauthorized", "Invalid system token.".into()),
+            ApiError::Unauthorized => {
+                one(CodeFirst, "unauthorized", "Invalid system token.".into())
+            }
             ApiError::Invalid(violations) => violations
                 .iter()
                 .map(|v| {
@@ -204,9 +215,11 @@ impl ApiError {
                     (CodeFirst, code.to_string(), message.to_string())
                 })
                 .collect(),
-            ApiError::ObjectNotFound(ty) => {
-                one(MessageFirst, "object_not_found", format!("The object {ty} doesn't exist in the module."))
-            }
+            ApiError::ObjectNotFound(ty) => one(
+                MessageFirst,
+                "object_not_found",
+                format!("The object {ty} doesn't exist in the module."),
+            ),
             ApiError::InvalidFunction => one(
                 MessageFirst,
                 "invalid_function",
@@ -218,24 +231,34 @@ impl ApiError {
                 "response_size_exceeded",
                 format!("response stream exceeded limit of {limit} bytes."),
             ),
-            ApiError::NotSerializable(_) => {
-                one(MessageFirst, "invalid_extension_response", "Extension response is not serializable.".into())
+            ApiError::NotSerializable(_) => one(
+                MessageFirst,
+                "invalid_extension_response",
+                "Extension response is not serializable.".into(),
+            ),
+            ApiError::ContractBroken(message) => {
+                one(MessageFirst, "invalid_extension_response", message.clone())
             }
-            ApiError::ContractBroken(message) => one(MessageFirst, "invalid_extension_response", message.clone()),
-            ApiError::InvalidOptions(message) => one(MessageFirst, "invalid_options", message.clone()),
+            ApiError::InvalidOptions(message) => {
+                one(MessageFirst, "invalid_options", message.clone())
+            }
             ApiError::Sandbox(err) => one(MessageFirst, err.code(), err.to_string()),
-            ApiError::MalformedJson(detail) => {
-                one(CodeFirst, "invalid_json", format!("The request body is not valid JSON: {detail}"))
-            }
+            ApiError::MalformedJson(detail) => one(
+                CodeFirst,
+                "invalid_json",
+                format!("The request body is not valid JSON: {detail}"),
+            ),
             ApiError::BodyTooLarge(limit) => one(
                 CodeFirst,
                 "request_too_large",
                 format!("The request body is larger than the limit of {limit} bytes."),
             ),
             ApiError::NotFound => one(CodeFirst, "not_found", "No such route.".into()),
-            ApiError::MethodNotAllowed => {
-                one(CodeFirst, "method_not_allowed", "This route does not accept that method.".into())
-            }
+            ApiError::MethodNotAllowed => one(
+                CodeFirst,
+                "method_not_allowed",
+                "This route does not accept that method.".into(),
+            ),
         }
     }
 
@@ -249,8 +272,12 @@ impl ApiError {
             let code = json_string(&code);
             let message = json_string(&message);
             match order {
-                Order::CodeFirst => out.push_str(&format!(r#"{{"code":{code},"message":{message}}}"#)),
-                Order::MessageFirst => out.push_str(&format!(r#"{{"message":{message},"code":{code}}}"#)),
+                Order::CodeFirst => {
+                    out.push_str(&format!(r#"{{"code":{code},"message":{message}}}"#))
+                }
+                Order::MessageFirst => {
+                    out.push_str(&format!(r#"{{"message":{message},"code":{code}}}"#))
+                }
             }
         }
         out.push_str("]}");
@@ -276,16 +303,23 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status(),
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            )],
             self.body(),
         )
             .into_response();
         if matches!(self, ApiError::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("invalid system token"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("invalid system token"),
+            );
         }
-        response.extensions_mut().insert(LoggedError { code: self.code(), detail: self.to_string() });
+        response.extensions_mut().insert(LoggedError {
+            code: self.code(),
+            detail: self.to_string(),
+        });
         response
     }
 }
@@ -296,7 +330,8 @@ mod tests {
 
     #[test]
     fn validation_errors_are_code_first_and_keep_the_original_spelling() {
-        let body = ApiError::Invalid(vec![Violation::UnknownConnector, Violation::MissingOptions]).body();
+        let body =
+            ApiError::Invalid(vec![Violation::UnknownConnector, Violation::MissingOptions]).body();
         assert_eq!(
             body,
             r#"{"errors":[{"code":"invalid_field","message":"The _connectorId set in the extension options does't match any of the _connectorId's present in extension configuration."},{"code":"missing_required_field","message":"Function options haven't been provided."}]}"#

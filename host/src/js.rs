@@ -36,7 +36,13 @@ pub fn to_js_string(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(items) => items
             .iter()
-            .map(|v| if v.is_null() { String::new() } else { to_js_string(v) })
+            .map(|v| {
+                if v.is_null() {
+                    String::new()
+                } else {
+                    to_js_string(v)
+                }
+            })
             .collect::<Vec<_>>()
             .join(","),
         Value::Object(_) => "[object Object]".into(),
@@ -65,7 +71,10 @@ mod tests {
             assert!(!truthy(Some(&falsy)), "{falsy} should be falsy");
         }
         for truthy_value in [json!(true), json!(1), json!("x"), json!([]), json!({})] {
-            assert!(truthy(Some(&truthy_value)), "{truthy_value} should be truthy");
+            assert!(
+                truthy(Some(&truthy_value)),
+                "{truthy_value} should be truthy"
+            );
         }
         assert!(!truthy(None));
     }

@@ -46,7 +46,9 @@ pub async fn serve(
     let state = http::AppState::new(registry, runtime, &config.system_token);
     let shutting_down = state.shutting_down.clone();
     let app = http::router(state);
-    let addr = listener.local_addr().context("reading the listener's address")?;
+    let addr = listener
+        .local_addr()
+        .context("reading the listener's address")?;
     tracing::info!(%addr, plugins = %config.plugins_dir.display(), "extension host listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {

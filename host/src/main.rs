@@ -25,7 +25,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         anyhow::bail!("the system token is empty: set --system-token or SYSTEM_TOKEN");
     }
     let addr = SocketAddr::new(args.bind, args.port);
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     host::serve(listener, (&args).into(), shutdown_signal()).await
 }
 

@@ -11,47 +11,108 @@ const CONNECTOR_ID: &str = "5a1b2c3d4e5f60718293a4b5";
 #[tokio::test(flavor = "multi_thread")]
 pub(crate) async fn connectors_are_served_by_id() {
     let file = format!("{CONNECTOR_ID}.wasm");
-    let server = TestServer::start(&[(&file, CONNECTOR_EXAMPLE_WASM), ("other.wasm", FLAT_EXAMPLE_WASM)]).await;
-    let call = |ty: &str, function: &str, options: serde_json::Value| {
-        json!({"_connectorId": CONNECTOR_ID, "type": ty, "function": function, "options": options})
-    };
+    let server = TestServer::start(&[
+        (&file, CONNECTOR_EXAMPLE_WASM),
+        ("other.wasm", FLAT_EXAMPLE_WASM),
+    ])
+    .await;
+    let call = |ty: &str, function: &str, options: serde_json::Value| json!({"_connectorId": CONNECTOR_ID, "type": ty, "function": function, "options": options});
 
-    let r = server.call(&call("installer", "verifyConnection", json!({"_connectionId": "c1"}))).await;
+    let r = server
+        .call(&call(
+            "installer",
+            "verifyConnection",
+            json!({"_connectionId": "c1"}),
+        ))
+        .await;
     eqjson!(r.json(), json!({"success": true, "stepCompleted": true}));
-    let r = server.call(&call("installer", "verifyConnection", json!({}))).await;
-    assert_eq!(r.text, r#"{"errors":[{"message":"Select a connection before this step.","code":"missing_connection"}]}"#);
-    let r = server.call(&call("installer", "createFlows", json!({"license": {"edition": "premium"}}))).await;
-    eqjson!(r.json(), json!({"success": true, "flowsCreated": ["orders", "customers", "inventory"]}));
-    let r = server.call(&call("uninstaller", "removeFlows", json!({"resource": {}}))).await;
+    let r = server
+        .call(&call("installer", "verifyConnection", json!({})))
+        .await;
+    assert_eq!(
+        r.text,
+        r#"{"errors":[{"message":"Select a connection before this step.","code":"missing_connection"}]}"#
+    );
+    let r = server
+        .call(&call(
+            "installer",
+            "createFlows",
+            json!({"license": {"edition": "premium"}}),
+        ))
+        .await;
+    eqjson!(
+        r.json(),
+        json!({"success": true, "flowsCreated": ["orders", "customers", "inventory"]})
+    );
+    let r = server
+        .call(&call("uninstaller", "removeFlows", json!({"resource": {}})))
+        .await;
     assert_eq!((r.status, r.text.as_str()), (200, ""));
-    let r = server.call(&call("setting", "persistSettings", json!({"pending": {"a": 1, "b": "x"}}))).await;
+    let r = server
+        .call(&call(
+            "setting",
+            "persistSettings",
+            json!({"pending": {"a": 1, "b": "x"}}),
+        ))
+        .await;
     eqjson!(r.json(), json!({"success": true, "saved": 2}));
-    let r = server.call(&call("setting", "persistSettings", json!({"pending": {"a": null}}))).await;
+    let r = server
+        .call(&call(
+            "setting",
+            "persistSettings",
+            json!({"pending": {"a": null}}),
+        ))
+        .await;
     assert_eq!(r.json()["errors"][0]["code"], "invalid_setting");
-    let r = server.call(&call("setting", "refreshMetadata", json!({"fieldId": "region"}))).await;
+    let r = server
+        .call(&call(
+            "setting",
+            "refreshMetadata",
+            json!({"fieldId": "region"}),
+        ))
+        .await;
     assert_eq!(r.json()["fieldId"], "region");
 
     // The other connector is a different module.
-    let r = server.call(&json!({"_connectorId": "other", "function": "greet", "options": {}})).await;
+    let r = server
+        .call(&json!({"_connectorId": "other", "function": "greet", "options": {}}))
+        .await;
     eqjson!(r.json(), json!({"greeting": "Hello, world!"}));
     // A numeric _connectorId is looked up as its string form, as JavaScript property keys are.
-    let r = server.call(&json!({"_connectorId": 12, "function": "greet", "options": {}})).await;
+    let r = server
+        .call(&json!({"_connectorId": 12, "function": "greet", "options": {}}))
+        .await;
     assert_eq!(r.json()["errors"][0]["code"], "invalid_field");
     // No diy module here.
-    let r = server.call(&json!({"diy": true, "function": "greet", "options": {}})).await;
-    assert_eq!(r.json()["errors"][0]["message"], "DIY is not configured in the extension configuration.");
+    let r = server
+        .call(&json!({"diy": true, "function": "greet", "options": {}}))
+        .await;
+    assert_eq!(
+        r.json()["errors"][0]["message"],
+        "DIY is not configured in the extension configuration."
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diy_and_connectors_are_exclusive() {
     let file = format!("{CONNECTOR_ID}.wasm");
-    let server = TestServer::start(&[("diy.wasm", DIY_EXAMPLE_WASM), (&file, CONNECTOR_EXAMPLE_WASM)]).await;
-    let r = server.call(&json!({"diy": true, "type": "utility", "function": "summarize", "options": {}})).await;
+    let server = TestServer::start(&[
+        ("diy.wasm", DIY_EXAMPLE_WASM),
+        (&file, CONNECTOR_EXAMPLE_WASM),
+    ])
+    .await;
+    let r = server
+        .call(&json!({"diy": true, "type": "utility", "function": "summarize", "options": {}}))
+        .await;
     assert_eq!(r.status, 200);
     let r = server
         .call(&json!({"_connectorId": CONNECTOR_ID, "type": "setting", "function": "persistSettings", "options": {}}))
         .await;
-    assert_eq!(r.json()["errors"][0]["code"], "invalid_field", "the connector was refused: diy.wasm is present");
+    assert_eq!(
+        r.json()["errors"][0]["code"],
+        "invalid_field",
+        "the connector was refused: diy.wasm is present"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,10 +128,14 @@ async fn broken_modules_are_refused_and_the_rest_keep_serving() {
     let server = TestServer::start_in(dir, |_| {}).await;
 
     for id in ["garbage", "core", "empty", "notes"] {
-        let r = server.call(&json!({"_connectorId": id, "function": "greet", "options": {}})).await;
+        let r = server
+            .call(&json!({"_connectorId": id, "function": "greet", "options": {}}))
+            .await;
         assert_eq!(r.status, 422, "{id}");
         assert_eq!(r.json()["errors"][0]["code"], "invalid_field", "{id}");
     }
-    let r = server.call(&json!({"_connectorId": "good", "function": "greet", "options": {"name": "still"}})).await;
+    let r = server
+        .call(&json!({"_connectorId": "good", "function": "greet", "options": {"name": "still"}}))
+        .await;
     eqjson!(r.json(), json!({"greeting": "Hello, still!"}));
 }

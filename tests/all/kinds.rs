@@ -7,9 +7,15 @@ use serde_json::{Value, json};
 use crate::eqjson;
 
 async fn call(server: &TestServer, ty: &str, function: &str, options: Value) -> Value {
-    let r = server.call(&json!({"diy": true, "type": ty, "function": function, "options": options})).await;
+    let r = server
+        .call(&json!({"diy": true, "type": ty, "function": function, "options": options}))
+        .await;
     assert_eq!(r.status, 200, "{function}: {}", r.text);
-    if r.text.is_empty() { Value::Null } else { r.json() }
+    if r.text.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,32 +23,47 @@ pub(crate) async fn diy_example_every_kind_roundtrips() {
     let server = TestServer::start(&[("diy.wasm", DIY_EXAMPLE_WASM)]).await;
 
     // preSavePage: duplicates by id are dropped; abort when settings say so.
-    let out = call(&server, "hook", "preSavePageDedupe", json!({
-        "data": [{"id": 1}, {"id": 2}, {"id": 1}, {"noId": true}],
-        "errors": [{"code": "e", "message": "m", "source": "s", "retryDataKey": "k"}],
-        "pageIndex": 3, "settings": {"abortAfterPage": 3}, "_exportId": "exp1",
-    })).await;
-    eqjson!(out, json!({
-        "data": [{"id": 1}, {"id": 2}, {"noId": true}],
-        "errors": [{"code": "e", "message": "m", "source": "s", "retryDataKey": "k"}],
-        "abort": true, "newErrorsAndRetryData": [],
-    }));
+    let out = call(
+        &server,
+        "hook",
+        "preSavePageDedupe",
+        json!({
+            "data": [{"id": 1}, {"id": 2}, {"id": 1}, {"noId": true}],
+            "errors": [{"code": "e", "message": "m", "source": "s", "retryDataKey": "k"}],
+            "pageIndex": 3, "settings": {"abortAfterPage": 3}, "_exportId": "exp1",
+        }),
+    )
+    .await;
+    eqjson!(
+        out,
+        json!({
+            "data": [{"id": 1}, {"id": 2}, {"noId": true}],
+            "errors": [{"code": "e", "message": "m", "source": "s", "retryDataKey": "k"}],
+            "abort": true, "newErrorsAndRetryData": [],
+        })
+    );
 
     // preMap: phones normalised; a bad one becomes a per-record error; no phone passes as is.
     let out = call(&server, "hook", "preMapPhones", json!({
         "data": [{"phone": "(555) 010-0199", "name": "Ada"}, {"phone": "12"}, {"name": "Grace"}],
     })).await;
-    eqjson!(out, json!([
-        {"data": {"phone": "+15550100199", "name": "Ada"}},
-        {"errors": [{"code": "invalid_phone", "message": "'12' is not a phone number", "source": "preMapPhones"}]},
-        {"data": {"name": "Grace"}},
-    ]));
+    eqjson!(
+        out,
+        json!([
+            {"data": {"phone": "+15550100199", "name": "Ada"}},
+            {"errors": [{"code": "invalid_phone", "message": "'12' is not a phone number", "source": "preMapPhones"}]},
+            {"data": {"name": "Grace"}},
+        ])
+    );
 
     // postMap: country filled from the source record, or US.
     let out = call(&server, "hook", "postMapDefaults", json!({
         "preMapData": [{"country": "DE"}, {}], "postMapData": [{"n": 1}, {"n": 2, "country": "FR"}],
     })).await;
-    eqjson!(out, json!([{"data": {"n": 1, "country": "DE"}}, {"data": {"n": 2, "country": "FR"}}]));
+    eqjson!(
+        out,
+        json!([{"data": {"n": 1, "country": "DE"}}, {"data": {"n": 2, "country": "FR"}}])
+    );
 
     // postSubmit: error messages name the source record.
     let out = call(&server, "hook", "postSubmitEnrich", json!({
@@ -52,10 +73,13 @@ pub(crate) async fn diy_example_every_kind_roundtrips() {
             {"statusCode": 422, "ignored": false, "errors": [{"code": "bad", "message": "Bad email"}]},
         ],
     })).await;
-    eqjson!(out, json!([
-        {"statusCode": 200, "id": "x1", "ignored": false, "errors": []},
-        {"statusCode": 422, "ignored": false, "errors": [{"code": "bad", "message": "Bad email (source record \"a2\")"}]},
-    ]));
+    eqjson!(
+        out,
+        json!([
+            {"statusCode": 200, "id": "x1", "ignored": false, "errors": []},
+            {"statusCode": 422, "ignored": false, "errors": [{"code": "bad", "message": "Bad email (source record \"a2\")"}]},
+        ])
+    );
 
     // postResponseMap: response ids copied into the records.
     let out = call(&server, "hook", "postResponseMapIds", json!({
@@ -65,20 +89,47 @@ pub(crate) async fn diy_example_every_kind_roundtrips() {
     eqjson!(out, json!([{"a": 1, "_responseId": "r1"}, {"a": 2}]));
 
     // postAggregate: nothing on success, the aggregation's error otherwise.
-    let out = call(&server, "hook", "postAggregateCheck", json!({
-        "postAggregateData": {"success": true, "_json": {"fileName": "out.csv"}},
-    })).await;
+    let out = call(
+        &server,
+        "hook",
+        "postAggregateCheck",
+        json!({
+            "postAggregateData": {"success": true, "_json": {"fileName": "out.csv"}},
+        }),
+    )
+    .await;
     assert_eq!(out, Value::Null);
     let r = server.call(&json!({"diy": true, "type": "hook", "function": "postAggregateCheck", "options": {
         "postAggregateData": {"success": false, "code": "ftp_down", "message": "FTP unreachable"},
     }})).await;
-    assert_eq!((r.status, r.text.as_str()), (422, r#"{"errors":[{"message":"FTP unreachable","code":"ftp_down"}]}"#));
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            422,
+            r#"{"errors":[{"message":"FTP unreachable","code":"ftp_down"}]}"#
+        )
+    );
 
     // ping: 200 for a key, 401 with errors otherwise.
-    let out = call(&server, "wrapper", "pingApiKey", json!({"connection": {"encrypted": {"apiKey": "key-1"}, "unencrypted": {}}})).await;
+    let out = call(
+        &server,
+        "wrapper",
+        "pingApiKey",
+        json!({"connection": {"encrypted": {"apiKey": "key-1"}, "unencrypted": {}}}),
+    )
+    .await;
     eqjson!(out, json!({"statusCode": 200}));
-    let out = call(&server, "wrapper", "pingApiKey", json!({"connection": {"encrypted": {}}})).await;
-    eqjson!(out, json!({"statusCode": 401, "errors": [{"code": "invalid_api_key", "message": "The API key is not valid."}]}));
+    let out = call(
+        &server,
+        "wrapper",
+        "pingApiKey",
+        json!({"connection": {"encrypted": {}}}),
+    )
+    .await;
+    eqjson!(
+        out,
+        json!({"statusCode": 401, "errors": [{"code": "invalid_api_key", "message": "The API key is not valid."}]})
+    );
 
     // export: pages through the data with state until lastPage.
     let mut state = Value::Null;
@@ -89,7 +140,13 @@ pub(crate) async fn diy_example_every_kind_roundtrips() {
             options["state"] = state.clone();
         }
         let out = call(&server, "wrapper", "exportContacts", options).await;
-        ids.extend(out["data"].as_array().unwrap().iter().map(|r| r["id"].clone()));
+        ids.extend(
+            out["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].clone()),
+        );
         state = out["state"].clone();
         if out["lastPage"] == json!(true) {
             assert_eq!(page, 2);
@@ -99,40 +156,97 @@ pub(crate) async fn diy_example_every_kind_roundtrips() {
     eqjson!(Value::Array(ids), json!(["c1", "c2", "c3", "c4", "c5"]));
 
     // import: 200 with an id, 422 without an email.
-    let out = call(&server, "wrapper", "importContacts", json!({
-        "preMapData": [{}, {}], "postMapData": [{"email": "a@b.c"}, {"email": "nope"}],
-    })).await;
-    eqjson!(out, json!([
-        {"statusCode": 200, "id": "imp-0", "ignored": false},
-        {"statusCode": 422, "ignored": false, "errors": [{"code": "missing_email", "message": "The record has no valid email."}]},
-    ]));
+    let out = call(
+        &server,
+        "wrapper",
+        "importContacts",
+        json!({
+            "preMapData": [{}, {}], "postMapData": [{"email": "a@b.c"}, {"email": "nope"}],
+        }),
+    )
+    .await;
+    eqjson!(
+        out,
+        json!([
+            {"statusCode": 200, "id": "imp-0", "ignored": false},
+            {"statusCode": 422, "ignored": false, "errors": [{"code": "missing_email", "message": "The record has no valid email."}]},
+        ])
+    );
 
     // Lifecycle kinds.
-    let out = call(&server, "installer", "installStep", json!({"formSubmission": {"accept": true}})).await;
+    let out = call(
+        &server,
+        "installer",
+        "installStep",
+        json!({"formSubmission": {"accept": true}}),
+    )
+    .await;
     assert_eq!(out, Value::Null);
     let r = server.call(&json!({"diy": true, "type": "installer", "function": "installStep", "options": {"formSubmission": {"accept": false}}})).await;
-    assert_eq!(r.text, r#"{"errors":[{"message":"The terms were not accepted.","code":"install_declined"}]}"#);
-    eqjson!(call(&server, "installer", "updateIntegration", json!({"resource": {"version": 4}})).await, json!({"updatedTo": 5}));
+    assert_eq!(
+        r.text,
+        r#"{"errors":[{"message":"The terms were not accepted.","code":"install_declined"}]}"#
+    );
     eqjson!(
-        call(&server, "installer", "initChildIntegration", json!({"parentIntegration": {"_id": "p1", "name": "Shop"}})).await,
+        call(
+            &server,
+            "installer",
+            "updateIntegration",
+            json!({"resource": {"version": 4}})
+        )
+        .await,
+        json!({"updatedTo": 5})
+    );
+    eqjson!(
+        call(
+            &server,
+            "installer",
+            "initChildIntegration",
+            json!({"parentIntegration": {"_id": "p1", "name": "Shop"}})
+        )
+        .await,
         json!({"name": "Shop (child)", "_parentId": "p1", "installSteps": [{"name": "Configure", "type": "form"}]})
     );
     eqjson!(
-        call(&server, "installer", "changeEditionLimits", json!({"fromEdition": "standard", "toEdition": "premium"})).await,
+        call(
+            &server,
+            "installer",
+            "changeEditionLimits",
+            json!({"fromEdition": "standard", "toEdition": "premium"})
+        )
+        .await,
         json!({"edition": "premium", "maxFlows": 50})
     );
     eqjson!(
-        call(&server, "setting", "formInitBasic", json!({"resource": {"settingsForm": {"form": {"fieldMap": {"a": {"id": "a"}}}}}})).await,
+        call(
+            &server,
+            "setting",
+            "formInitBasic",
+            json!({"resource": {"settingsForm": {"form": {"fieldMap": {"a": {"id": "a"}}}}}})
+        )
+        .await,
         json!({"fieldMap": {"a": {"id": "a"}, "region": {"id": "region", "type": "select", "options": ["us", "eu"]}}})
     );
     eqjson!(
-        call(&server, "setting", "preSaveTrim", json!({"newResource": {"name": "  Flow  "}, "oldResource": {}})).await,
+        call(
+            &server,
+            "setting",
+            "preSaveTrim",
+            json!({"newResource": {"name": "  Flow  "}, "oldResource": {}})
+        )
+        .await,
         json!({"name": "Flow"})
     );
 
     // Free-form.
     eqjson!(
-        call(&server, "utility", "summarize", json!({"records": [{"amount": 2.5}, {"amount": 4}]})).await,
+        call(
+            &server,
+            "utility",
+            "summarize",
+            json!({"records": [{"amount": 2.5}, {"amount": 4}]})
+        )
+        .await,
         json!({"count": 2, "total": 6.5})
     );
 }
@@ -143,15 +257,27 @@ async fn typed_hooks_refuse_options_that_break_their_shape() {
     let r = server.call(&json!({"diy": true, "type": "hook", "function": "preMapPhones", "options": {"data": {"not": "a list"}}})).await;
     assert_eq!(
         (r.status, r.text.as_str()),
-        (422, r#"{"errors":[{"message":"options.data must be an array for the preMap function \"preMapPhones\".","code":"invalid_options"}]}"#)
+        (
+            422,
+            r#"{"errors":[{"message":"options.data must be an array for the preMap function \"preMapPhones\".","code":"invalid_options"}]}"#
+        )
     );
-    let r = server.call(&json!({"diy": true, "type": "hook", "function": "preMapPhones", "options": [1]})).await;
+    let r = server
+        .call(&json!({"diy": true, "type": "hook", "function": "preMapPhones", "options": [1]}))
+        .await;
     assert_eq!(r.json()["errors"][0]["code"], "invalid_options");
     // A record that does not fit the author's serde type is the function's error.
     let r = server.call(&json!({"diy": true, "type": "hook", "function": "preMapPhones", "options": {"data": [{"phone": 5}]}})).await;
     assert_eq!(r.status, 422);
     assert_eq!(r.json()["errors"][0]["code"], "invalid_options");
-    assert!(r.json()["errors"][0]["message"].as_str().unwrap().contains("options.data[0]"), "{}", r.text);
+    assert!(
+        r.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("options.data[0]"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,7 +286,10 @@ async fn contract_violations_are_precise() {
     let r = server.call(&json!({"diy": true, "type": "hook", "function": "preMapShort", "options": {"data": [1, 2, 3]}})).await;
     assert_eq!(
         (r.status, r.text.as_str()),
-        (422, r#"{"errors":[{"message":"The preMap function \"preMapShort\" returned 2 entries for 3 records in options.data; the contract requires exactly one per entry.","code":"invalid_extension_response"}]}"#)
+        (
+            422,
+            r#"{"errors":[{"message":"The preMap function \"preMapShort\" returned 2 entries for 3 records in options.data; the contract requires exactly one per entry.","code":"invalid_extension_response"}]}"#
+        )
     );
     let r = server.call(&json!({"diy": true, "type": "hook", "function": "postSubmitLong", "options": {"responseData": [{}]}})).await;
     assert_eq!(r.status, 422);
@@ -178,7 +307,9 @@ pub(crate) async fn unknown_and_mistyped_fields_reach_the_function() {
         "bearerToken": "t", "custom": {"nested": [1, {"deep": true}]}, "unicode": "é😀\u{2028}",
         "_integrationId": "i1", "number": 1.5e300, "big": 12345678901234567890u64,
     });
-    let r = server.call(&json!({"diy": true, "type": "utility", "function": "echo", "options": options})).await;
+    let r = server
+        .call(&json!({"diy": true, "type": "utility", "function": "echo", "options": options}))
+        .await;
     assert_eq!(r.status, 200);
     eqjson!(r.json(), options);
 
@@ -190,23 +321,33 @@ pub(crate) async fn unknown_and_mistyped_fields_reach_the_function() {
         "newPlatformField": {"x": "y"}, "retryCount": 3,
     }})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    eqjson!(r.json(), json!([
-        {"data": {
-            "bearerToken": "tok", "_integrationId": "int1", "_flowId": "flow1", "_importId": "imp1",
-            "_connectionId": null, "settings": {"s": 1}, "configuration": [1, 2],
-            "extra": {"_connectionId": 42, "newPlatformField": {"x": "y"}, "retryCount": 3},
-            "count": 2,
-        }},
-        {"data": {"b": 2}},
-    ]));
+    eqjson!(
+        r.json(),
+        json!([
+            {"data": {
+                "bearerToken": "tok", "_integrationId": "int1", "_flowId": "flow1", "_importId": "imp1",
+                "_connectionId": null, "settings": {"s": 1}, "configuration": [1, 2],
+                "extra": {"_connectionId": 42, "newPlatformField": {"x": "y"}, "retryCount": 3},
+                "count": 2,
+            }},
+            {"data": {"b": 2}},
+        ])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 pub(crate) async fn flat_module_functions_live_at_the_root() {
     let server = TestServer::start(&[("diy.wasm", FLAT_EXAMPLE_WASM)]).await;
-    let r = server.call(&json!({"diy": true, "function": "greet", "options": {"name": "integrator"}})).await;
-    assert_eq!((r.status, r.text.as_str()), (200, r#"{"greeting":"Hello, integrator!"}"#));
+    let r = server
+        .call(&json!({"diy": true, "function": "greet", "options": {"name": "integrator"}}))
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (200, r#"{"greeting":"Hello, integrator!"}"#)
+    );
     // A flat module has no groups.
-    let r = server.call(&json!({"diy": true, "type": "hook", "function": "greet", "options": {}})).await;
+    let r = server
+        .call(&json!({"diy": true, "type": "hook", "function": "greet", "options": {}}))
+        .await;
     assert_eq!(r.json()["errors"][0]["code"], "object_not_found");
 }

@@ -38,7 +38,8 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON (panics with the body text if it is not).
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
 }
 
@@ -49,7 +50,10 @@ impl TestServer {
     }
 
     /// Like [`TestServer::start`], with a chance to adjust the configuration.
-    pub async fn start_with(plugins: &[(&str, &str)], adjust: impl FnOnce(&mut host::ServeConfig)) -> Self {
+    pub async fn start_with(
+        plugins: &[(&str, &str)],
+        adjust: impl FnOnce(&mut host::ServeConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         for (name, source) in plugins {
             std::fs::copy(source, dir.path().join(name)).expect("copying a plugin");
@@ -58,29 +62,39 @@ impl TestServer {
     }
 
     /// Starts a server on an existing plugins directory.
-    pub async fn start_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut host::ServeConfig)) -> Self {
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut host::ServeConfig),
+    ) -> Self {
         let mut config = host::ServeConfig::new(dir.path(), TOKEN);
         // Small pools: many test servers run at once.
         config.max_instances = 8;
         adjust(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(host::serve(listener, config, async {
             let _ = rx.await;
         }));
         let client = reqwest::Client::new();
-        let server = Self { base, dir, client, shutdown: Some(tx), task: Some(task) };
+        let server = Self {
+            base,
+            dir,
+            client,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
         server.wait_ready().await;
         server
     }
 
     async fn wait_ready(&self) {
         for _ in 0..600 {
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            let ready = self.client.get(format!("{}/readyz", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -94,12 +108,27 @@ impl TestServer {
 
     /// `POST /function` with the system token and a JSON body.
     pub async fn call(&self, body: &Value) -> Reply {
-        self.post_raw(body.to_string(), Some("application/json"), Some(&format!("Bearer {TOKEN}")), "").await
+        self.post_raw(
+            body.to_string(),
+            Some("application/json"),
+            Some(&format!("Bearer {TOKEN}")),
+            "",
+        )
+        .await
     }
 
     /// `POST /function` with full control over body, content type, Authorization and query.
-    pub async fn post_raw(&self, body: String, content_type: Option<&str>, auth: Option<&str>, query: &str) -> Reply {
-        let mut request = self.client.post(format!("{}/function{query}", self.base)).body(body);
+    pub async fn post_raw(
+        &self,
+        body: String,
+        content_type: Option<&str>,
+        auth: Option<&str>,
+        query: &str,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .post(format!("{}/function{query}", self.base))
+            .body(body);
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
@@ -118,7 +147,9 @@ impl TestServer {
         stream.write_all(request.as_bytes()).await.expect("write");
         let mut out = Vec::new();
         let mut buf = [0u8; 4096];
-        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await
+        {
             if n == 0 {
                 break;
             }
@@ -129,7 +160,14 @@ impl TestServer {
 
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
-        reply(self.client.get(format!("{}{path}", self.base)).send().await.expect("request")).await
+        reply(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
     }
 
     /// Stops the server and waits until it has drained.
@@ -148,7 +186,11 @@ async fn reply(response: reqwest::Response) -> Reply {
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.expect("body");
-    Reply { status, headers, text }
+    Reply {
+        status,
+        headers,
+        text,
+    }
 }
 
 impl Drop for TestServer {
@@ -161,5 +203,7 @@ impl Drop for TestServer {
 
 /// A path inside the workspace.
 pub fn workspace_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }

@@ -9,12 +9,18 @@ use super::envelope::Envelope;
 
 /// The token a request presents, if any. A token that is not a string (possible in a JSON
 /// body, or a repeated query parameter) is presented but never matches.
-pub fn find_token(headers: &HeaderMap, envelope: &Envelope<'_>, query: Option<&str>) -> Option<String> {
+pub fn find_token(
+    headers: &HeaderMap,
+    envelope: &Envelope<'_>,
+    query: Option<&str>,
+) -> Option<String> {
     if let Some(value) = headers.get(header::AUTHORIZATION).filter(|v| !v.is_empty()) {
         let value = value.to_str().ok()?;
         let parts: Vec<&str> = value.split(' ').collect();
         return match parts.as_slice() {
-            [scheme, credentials] if scheme.eq_ignore_ascii_case("bearer") => Some(credentials.to_string()),
+            [scheme, credentials] if scheme.eq_ignore_ascii_case("bearer") => {
+                Some(credentials.to_string())
+            }
             _ => None,
         };
     }
@@ -23,8 +29,11 @@ pub fn find_token(headers: &HeaderMap, envelope: &Envelope<'_>, query: Option<&s
         Some(v) if crate::js::truthy(Some(&v)) => return None,
         _ => {}
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
-    let mut tokens = pairs.into_iter().filter(|(k, _)| k == "access_token" || k.starts_with("access_token["));
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+    let mut tokens = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "access_token" || k.starts_with("access_token["));
     match (tokens.next(), tokens.next()) {
         (Some((key, token)), None) if key == "access_token" && !token.is_empty() => Some(token),
         _ => None,
@@ -33,7 +42,9 @@ pub fn find_token(headers: &HeaderMap, envelope: &Envelope<'_>, query: Option<&s
 
 /// Compares tokens in time independent of where they differ.
 pub fn token_matches(presented: Option<&str>, expected: &str) -> bool {
-    let Some(presented) = presented else { return false };
+    let Some(presented) = presented else {
+        return false;
+    };
     let (a, b) = (presented.as_bytes(), expected.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -55,19 +66,34 @@ mod tests {
     fn header_wins_even_when_malformed() {
         let body = br#"{"access_token":"body"}"#;
         let env = Envelope::parse(body, true).unwrap();
-        assert_eq!(find_token(&headers(Some("bearer abc")), &env, None).as_deref(), Some("abc"));
+        assert_eq!(
+            find_token(&headers(Some("bearer abc")), &env, None).as_deref(),
+            Some("abc")
+        );
         assert_eq!(find_token(&headers(Some("Bearer  abc")), &env, None), None);
         assert_eq!(find_token(&headers(Some("Basic abc")), &env, None), None);
-        assert_eq!(find_token(&headers(None), &env, Some("access_token=q")).as_deref(), Some("body"));
+        assert_eq!(
+            find_token(&headers(None), &env, Some("access_token=q")).as_deref(),
+            Some("body")
+        );
     }
 
     #[test]
     fn query_is_last_and_must_be_single() {
         let env = Envelope::parse(b"{}", true).unwrap();
-        assert_eq!(find_token(&headers(None), &env, Some("access_token=a%20b")).as_deref(), Some("a b"));
-        assert_eq!(find_token(&headers(None), &env, Some("access_token=a&access_token=a")), None);
+        assert_eq!(
+            find_token(&headers(None), &env, Some("access_token=a%20b")).as_deref(),
+            Some("a b")
+        );
+        assert_eq!(
+            find_token(&headers(None), &env, Some("access_token=a&access_token=a")),
+            None
+        );
         let env = Envelope::parse(br#"{"access_token":123}"#, true).unwrap();
-        assert_eq!(find_token(&headers(None), &env, Some("access_token=123")), None);
+        assert_eq!(
+            find_token(&headers(None), &env, Some("access_token=123")),
+            None
+        );
     }
 
     #[test]

@@ -31,7 +31,9 @@ impl<'a> Envelope<'a> {
             None => Ok(empty),
             Some(b'{') => {
                 let raw: &'a RawValue = serde_json::from_str(text).map_err(malformed)?;
-                Ok(Self { fields: Fields::of(raw) })
+                Ok(Self {
+                    fields: Fields::of(raw),
+                })
             }
             Some(b'[') => {
                 serde_json::from_str::<IgnoredAny>(text).map_err(malformed)?;
@@ -50,14 +52,20 @@ impl<'a> Envelope<'a> {
 
     /// A field's value (for the small envelope fields, never `options`).
     pub fn value(&self, key: &str) -> Option<Value> {
-        self.raw(key).and_then(|raw| serde_json::from_str(raw.get()).ok())
+        self.raw(key)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
     }
 }
 
 /// Whether a `Content-Type` is JSON, as body-parser's default `type: 'application/json'`.
 pub fn is_json_content_type(content_type: Option<&str>) -> bool {
     let Some(ct) = content_type else { return false };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
 }
 
@@ -68,17 +76,43 @@ mod tests {
     #[test]
     fn bodies_read_like_body_parser() {
         assert!(Envelope::parse(b"", true).unwrap().raw("diy").is_none());
-        assert!(Envelope::parse(b"[1,2]", true).unwrap().raw("diy").is_none());
-        assert!(Envelope::parse(b"{\"diy\":true}", false).unwrap().raw("diy").is_none());
-        assert_eq!(Envelope::parse(b" {\"diy\":true}", true).unwrap().value("diy"), Some(Value::Bool(true)));
-        assert!(matches!(Envelope::parse(b"{\"diy\":", true), Err(ApiError::MalformedJson(_))));
-        assert!(matches!(Envelope::parse(b"\"text\"", true), Err(ApiError::MalformedJson(_))));
-        assert!(matches!(Envelope::parse(b"5", true), Err(ApiError::MalformedJson(_))));
+        assert!(
+            Envelope::parse(b"[1,2]", true)
+                .unwrap()
+                .raw("diy")
+                .is_none()
+        );
+        assert!(
+            Envelope::parse(b"{\"diy\":true}", false)
+                .unwrap()
+                .raw("diy")
+                .is_none()
+        );
+        assert_eq!(
+            Envelope::parse(b" {\"diy\":true}", true)
+                .unwrap()
+                .value("diy"),
+            Some(Value::Bool(true))
+        );
+        assert!(matches!(
+            Envelope::parse(b"{\"diy\":", true),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(b"\"text\"", true),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(b"5", true),
+            Err(ApiError::MalformedJson(_))
+        ));
     }
 
     #[test]
     fn only_application_json_is_parsed() {
-        assert!(is_json_content_type(Some("application/json; charset=utf-8")));
+        assert!(is_json_content_type(Some(
+            "application/json; charset=utf-8"
+        )));
         assert!(is_json_content_type(Some("Application/JSON")));
         assert!(!is_json_content_type(Some("text/plain")));
         assert!(!is_json_content_type(None));

@@ -50,7 +50,12 @@ impl AppState {
 
     /// A request id unique within this process and across restarts.
     pub fn next_request_id(&self) -> Arc<str> {
-        format!("{}-{}", self.boot, self.next_id.fetch_add(1, Ordering::Relaxed)).into()
+        format!(
+            "{}-{}",
+            self.boot,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        )
+        .into()
     }
 }
 

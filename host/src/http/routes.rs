@@ -21,7 +21,11 @@ const JSON: &str = "application/json; charset=utf-8";
 
 /// `GET /` and `GET /healthCheck`.
 pub async fn health() -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], r#"{"success":true}"#).into_response()
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        r#"{"success":true}"#,
+    )
+        .into_response()
 }
 
 /// `GET /livez` and `GET /readyz`: 200 while serving, 503 once shutdown has begun.
@@ -48,14 +52,21 @@ pub async fn function(State(state): State<AppState>, request: Request) -> Respon
         duration_ms = field::Empty,
     );
     let started = Instant::now();
-    let result = call(&state, request, request_id.clone()).instrument(span.clone()).await;
+    let result = call(&state, request, request_id.clone())
+        .instrument(span.clone())
+        .await;
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
     match result {
         Ok(body) => {
             tracing::info!(parent: &span, status = 200, "function call answered");
-            let mut response =
-                ([(header::CONTENT_TYPE, HeaderValue::from_static(JSON))], body.unwrap_or_default()).into_response();
-            response.headers_mut().insert("x-request-id", header_value(&request_id));
+            let mut response = (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+                body.unwrap_or_default(),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert("x-request-id", header_value(&request_id));
             response
         }
         Err(err) => {
@@ -64,7 +75,9 @@ pub async fn function(State(state): State<AppState>, request: Request) -> Respon
             // the cause.
             tracing::warn!(parent: &span, status = err.status().as_u16(), error = %err, "function call failed");
             let mut response = err.into_response();
-            response.headers_mut().insert("x-request-id", header_value(&request_id));
+            response
+                .headers_mut()
+                .insert("x-request-id", header_value(&request_id));
             response
         }
     }
@@ -74,9 +87,18 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-async fn call(state: &AppState, request: Request, request_id: std::sync::Arc<str>) -> Result<Option<String>, ApiError> {
+async fn call(
+    state: &AppState,
+    request: Request,
+    request_id: std::sync::Arc<str>,
+) -> Result<Option<String>, ApiError> {
     let (parts, body) = request.into_parts();
-    let is_json = is_json_content_type(parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let is_json = is_json_content_type(
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let body = read_body(body, &parts.headers).await?;
     let envelope = Envelope::parse(&body, is_json)?;
 
@@ -94,8 +116,14 @@ async fn call(state: &AppState, request: Request, request_id: std::sync::Arc<str
     span.record("kind", kind_name(target.kind));
     let max_size = output::MaxSize::from_request(envelope.value("maxResponseSize").as_ref());
 
-    let tags = Tags { connector: target.plugin.id.clone(), request_id };
-    let mut call = state.runtime.start(&target.plugin.pre, &target.plugin.limits, tags).await?;
+    let tags = Tags {
+        connector: target.plugin.id.clone(),
+        request_id,
+    };
+    let mut call = state
+        .runtime
+        .start(&target.plugin.pre, &target.plugin.limits, tags)
+        .await?;
     let result = marshal::invoke(&mut call, &target, options).await;
     span.record("fuel_used", call.fuel_used());
     let body = result?;
@@ -114,5 +142,7 @@ async fn read_body(body: Body, headers: &axum::http::HeaderMap) -> Result<bytes:
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
     }
-    to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))
+    to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))
 }

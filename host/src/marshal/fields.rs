@@ -43,18 +43,26 @@ impl<'a> Fields<'a> {
     /// The fields of `raw`, or `None` if it is not a JSON object.
     pub fn of(raw: &'a RawValue) -> Option<Self> {
         let entries: Entries<'a> = serde_json::from_str(raw.get()).ok()?;
-        Some(Self { entries: entries.0.into_iter().map(|(k, v)| (k, v, false)).collect() })
+        Some(Self {
+            entries: entries.0.into_iter().map(|(k, v)| (k, v, false)).collect(),
+        })
     }
 
     /// The raw value of `key`, not marking it taken.
     pub fn peek(&self, key: &str) -> Option<&'a RawValue> {
-        self.entries.iter().find(|(k, _, _)| k == key).map(|(_, v, _)| *v)
+        self.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, _)| *v)
     }
 
     /// Takes `key` if `convert` accepts its raw value; a value that does not fit stays for
     /// `extra`, so nothing is lost.
     fn take<T>(&mut self, key: &str, convert: impl FnOnce(&'a RawValue) -> Option<T>) -> Option<T> {
-        let entry = self.entries.iter_mut().find(|(k, _, taken)| k == key && !taken)?;
+        let entry = self
+            .entries
+            .iter_mut()
+            .find(|(k, _, taken)| k == key && !taken)?;
         let value = convert(entry.1)?;
         entry.2 = true;
         Some(value)
@@ -134,13 +142,21 @@ mod tests {
 
     #[test]
     fn untyped_and_mistyped_fields_reach_extra_in_order() {
-        let options = raw(r#"{"zeta":1,"bearerToken":7,"data":[{"a":1}, [2]],"_flowId":"f1","alpha":{"x":null}}"#);
+        let options = raw(
+            r#"{"zeta":1,"bearerToken":7,"data":[{"a":1}, [2]],"_flowId":"f1","alpha":{"x":null}}"#,
+        );
         let mut fields = Fields::of(&options).unwrap();
-        assert_eq!(fields.list("data").unwrap(), vec![r#"{"a":1}"#.to_string(), "[2]".to_string()]);
+        assert_eq!(
+            fields.list("data").unwrap(),
+            vec![r#"{"a":1}"#.to_string(), "[2]".to_string()]
+        );
         let context = fields.context();
         assert_eq!(context.flow_id.as_deref(), Some("f1"));
         assert_eq!(context.bearer_token, None);
-        assert_eq!(context.extra, r#"{"zeta":1,"bearerToken":7,"alpha":{"x":null}}"#);
+        assert_eq!(
+            context.extra,
+            r#"{"zeta":1,"bearerToken":7,"alpha":{"x":null}}"#
+        );
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub fn kind_name(kind: Kind) -> &'static str {
 }
 
 fn function_error(err: FnError) -> ApiError {
-    ApiError::Function { code: err.code, message: err.message }
+    ApiError::Function {
+        code: err.code,
+        message: err.message,
+    }
 }
 
 /// What a guest export returned: the trap layer, then the function's own result.
@@ -89,13 +92,26 @@ impl Ctx<'_> {
 }
 
 /// Calls `target` with `options` on a live instance and returns the response body.
-pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Result<Option<String>, ApiError> {
-    let cx = Ctx { target, id: FunctionId { group: target.group.clone(), name: target.name.clone() } };
+pub async fn invoke(
+    call: &mut Call,
+    target: &Target,
+    options: &RawValue,
+) -> Result<Option<String>, ApiError> {
+    let cx = Ctx {
+        target,
+        id: FunctionId {
+            group: target.group.clone(),
+            name: target.name.clone(),
+        },
+    };
     let id = &cx.id;
     let b = &call.bindings;
     match target.kind {
         Kind::Json => {
-            let r = b.integrator_extension_plugin().call_invoke(&mut call.store, id, &options.get().to_string()).await;
+            let r = b
+                .integrator_extension_plugin()
+                .call_invoke(&mut call.store, id, &options.get().to_string())
+                .await;
             settle(call, r)?.map(|t| output::value(&t)).transpose()
         }
         Kind::PreSavePage => {
@@ -110,13 +126,22 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 current_export_date_time: f.string("currentExportDateTime"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_hooks().call_pre_save_page(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_hooks()
+                .call_pre_save_page(&mut call.store, id, &o)
+                .await;
             output::pre_save_page(&settle(call, r)?).map(Some)
         }
         Kind::PreMap => {
             let mut f = cx.fields(options)?;
-            let o = hooks::PreMapOptions { data: cx.required_list(&mut f, "data")?, context: f.context() };
-            let r = b.integrator_extension_hooks().call_pre_map(&mut call.store, id, &o).await;
+            let o = hooks::PreMapOptions {
+                data: cx.required_list(&mut f, "data")?,
+                context: f.context(),
+            };
+            let r = b
+                .integrator_extension_hooks()
+                .call_pre_map(&mut call.store, id, &o)
+                .await;
             let results = settle(call, r)?;
             cx.check_len("records in options.data", o.data.len(), results.len())?;
             output::map_results(&results).map(Some)
@@ -128,9 +153,16 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 post_map_data: cx.required_list(&mut f, "postMapData")?,
                 context: f.context(),
             };
-            let r = b.integrator_extension_hooks().call_post_map(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_hooks()
+                .call_post_map(&mut call.store, id, &o)
+                .await;
             let results = settle(call, r)?;
-            cx.check_len("records in options.postMapData", o.post_map_data.len(), results.len())?;
+            cx.check_len(
+                "records in options.postMapData",
+                o.post_map_data.len(),
+                results.len(),
+            )?;
             output::map_results(&results).map(Some)
         }
         Kind::PostSubmit => {
@@ -141,9 +173,16 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 response_data: cx.required_list(&mut f, "responseData")?,
                 context: f.context(),
             };
-            let r = b.integrator_extension_hooks().call_post_submit(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_hooks()
+                .call_post_submit(&mut call.store, id, &o)
+                .await;
             let results = settle(call, r)?;
-            cx.check_len("responses in options.responseData", o.response_data.len(), results.len())?;
+            cx.check_len(
+                "responses in options.responseData",
+                o.response_data.len(),
+                results.len(),
+            )?;
             output::list(&results).map(Some)
         }
         Kind::PostResponseMap => {
@@ -155,10 +194,17 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 path_to_many: f.string("pathToMany"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_hooks().call_post_response_map(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_hooks()
+                .call_post_response_map(&mut call.store, id, &o)
+                .await;
             let results = settle(call, r)?;
             let expected = o.post_response_map_data.len();
-            cx.check_len("records in options.postResponseMapData", expected, results.len())?;
+            cx.check_len(
+                "records in options.postResponseMapData",
+                expected,
+                results.len(),
+            )?;
             output::list(&results).map(Some)
         }
         Kind::PostAggregate => {
@@ -167,13 +213,22 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 post_aggregate_data: f.json("postAggregateData").unwrap_or_else(|| "{}".into()),
                 context: f.context(),
             };
-            let r = b.integrator_extension_hooks().call_post_aggregate(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_hooks()
+                .call_post_aggregate(&mut call.store, id, &o)
+                .await;
             settle(call, r).map(|()| None)
         }
         Kind::Ping => {
             let mut f = cx.fields(options)?;
-            let o = wrappers::PingOptions { connection: f.json("connection"), context: f.context() };
-            let r = b.integrator_extension_wrappers().call_ping(&mut call.store, id, &o).await;
+            let o = wrappers::PingOptions {
+                connection: f.json("connection"),
+                context: f.context(),
+            };
+            let r = b
+                .integrator_extension_wrappers()
+                .call_ping(&mut call.store, id, &o)
+                .await;
             Ok(Some(output::ping(&settle(call, r)?)))
         }
         Kind::Export => {
@@ -188,7 +243,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 data: f.list("data"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_wrappers().call_export(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_wrappers()
+                .call_export(&mut call.store, id, &o)
+                .await;
             output::export(&settle(call, r)?).map(Some)
         }
         Kind::Import => {
@@ -199,9 +257,16 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 post_map_data: cx.required_list(&mut f, "postMapData")?,
                 context: f.context(),
             };
-            let r = b.integrator_extension_wrappers().call_import(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_wrappers()
+                .call_import(&mut call.store, id, &o)
+                .await;
             let results = settle(call, r)?;
-            cx.check_len("records in options.postMapData", o.post_map_data.len(), results.len())?;
+            cx.check_len(
+                "records in options.postMapData",
+                o.post_map_data.len(),
+                results.len(),
+            )?;
             Ok(Some(output::import(&results)))
         }
         Kind::Step => {
@@ -214,7 +279,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 parent_license: f.json("parentLicense"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_lifecycle().call_step(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_lifecycle()
+                .call_step(&mut call.store, id, &o)
+                .await;
             settle(call, r)?.map(|t| output::value(&t)).transpose()
         }
         Kind::FormInit => {
@@ -227,7 +295,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 parent_license: f.json("parentLicense"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_lifecycle().call_form_init(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_lifecycle()
+                .call_form_init(&mut call.store, id, &o)
+                .await;
             output::value(&settle(call, r)?).map(Some)
         }
         Kind::PreSave => {
@@ -237,7 +308,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 old_resource: f.json("oldResource"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_lifecycle().call_pre_save(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_lifecycle()
+                .call_pre_save(&mut call.store, id, &o)
+                .await;
             output::value(&settle(call, r)?).map(Some)
         }
         Kind::InitChild => {
@@ -247,7 +321,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 parent_license: f.json("parentLicense"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_lifecycle().call_init_child(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_lifecycle()
+                .call_init_child(&mut call.store, id, &o)
+                .await;
             output::value(&settle(call, r)?).map(Some)
         }
         Kind::Update => {
@@ -257,7 +334,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 license: f.json("license"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_lifecycle().call_update(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_lifecycle()
+                .call_update(&mut call.store, id, &o)
+                .await;
             settle(call, r)?.map(|t| output::value(&t)).transpose()
         }
         Kind::ChangeEdition => {
@@ -269,7 +349,10 @@ pub async fn invoke(call: &mut Call, target: &Target, options: &RawValue) -> Res
                 license: f.json("license"),
                 context: f.context(),
             };
-            let r = b.integrator_extension_lifecycle().call_change_edition(&mut call.store, id, &o).await;
+            let r = b
+                .integrator_extension_lifecycle()
+                .call_change_edition(&mut call.store, id, &o)
+                .await;
             settle(call, r)?.map(|t| output::value(&t)).transpose()
         }
     }

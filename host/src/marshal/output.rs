@@ -65,7 +65,11 @@ impl Writer {
             if i > 0 {
                 self.out.push(',');
             }
-            self.push("{").key("code").string(&e.code).key("message").string(&e.message);
+            self.push("{")
+                .key("code")
+                .string(&e.code)
+                .key("message")
+                .string(&e.message);
             if let Some(source) = &e.source {
                 self.key("source").string(source);
             }
@@ -80,7 +84,9 @@ impl Writer {
 pub fn check_json(text: &str) -> Result<(), ApiError> {
     serde_json::from_str::<IgnoredAny>(text)
         .map(drop)
-        .map_err(|err| ApiError::NotSerializable(format!("the plugin returned invalid JSON: {err}")))
+        .map_err(|err| {
+            ApiError::NotSerializable(format!("the plugin returned invalid JSON: {err}"))
+        })
 }
 
 /// preMap/postMap results: `[{data, errors}…]`, `{}` for an ignored record.
@@ -110,7 +116,8 @@ pub fn pre_save_page(r: &hooks::PreSavePageResponse) -> Result<String, ApiError>
     w.push("{").key("data").raw_list(&r.data)?;
     w.key("errors").raw_list(&r.errors)?;
     w.key("abort").push(if r.abort { "true" } else { "false" });
-    w.key("newErrorsAndRetryData").raw_list(&r.new_errors_and_retry_data)?;
+    w.key("newErrorsAndRetryData")
+        .raw_list(&r.new_errors_and_retry_data)?;
     w.push("}");
     Ok(w.finish())
 }
@@ -118,7 +125,9 @@ pub fn pre_save_page(r: &hooks::PreSavePageResponse) -> Result<String, ApiError>
 /// ping result: `{statusCode, errors?}`.
 pub fn ping(r: &wrappers::PingResponse) -> String {
     let mut w = Writer::default();
-    w.push("{").key("statusCode").push(&r.status_code.to_string());
+    w.push("{")
+        .key("statusCode")
+        .push(&r.status_code.to_string());
     if !r.errors.is_empty() {
         w.key("errors").record_errors(&r.errors);
     }
@@ -131,13 +140,15 @@ pub fn export(r: &wrappers::ExportResponse) -> Result<String, ApiError> {
     let mut w = Writer::default();
     w.push("{");
     if let Some(offline) = r.connection_offline {
-        w.key("connectionOffline").push(if offline { "true" } else { "false" });
+        w.key("connectionOffline")
+            .push(if offline { "true" } else { "false" });
     }
     w.key("data").raw_list(&r.data)?;
     if !r.errors.is_empty() {
         w.key("errors").record_errors(&r.errors);
     }
-    w.key("lastPage").push(if r.last_page { "true" } else { "false" });
+    w.key("lastPage")
+        .push(if r.last_page { "true" } else { "false" });
     if let Some(state) = &r.state {
         w.key("state").raw(state)?;
     }
@@ -153,12 +164,15 @@ pub fn import(responses: &[wrappers::ImportResponse]) -> String {
         if i > 0 {
             w.push(",");
         }
-        w.push("{").key("statusCode").push(&r.status_code.to_string());
+        w.push("{")
+            .key("statusCode")
+            .push(&r.status_code.to_string());
         if let Some(id) = &r.id {
             w.key("id").string(id);
         }
         if let Some(ignored) = r.ignored {
-            w.key("ignored").push(if ignored { "true" } else { "false" });
+            w.key("ignored")
+                .push(if ignored { "true" } else { "false" });
         }
         if !r.errors.is_empty() {
             w.key("errors").record_errors(&r.errors);
@@ -185,7 +199,9 @@ pub fn value(text: &str) -> Result<String, ApiError> {
 /// `maxResponseSize` as the original applies it: `JSON.stringify(result).length` (UTF-16 code
 /// units) must not exceed the limit; 0, absent or otherwise falsy means the 5 MiB default.
 pub fn check_size(text: &str, limit: &MaxSize) -> Result<(), ApiError> {
-    let MaxSize::Limit { bytes, display } = limit else { return Ok(()) };
+    let MaxSize::Limit { bytes, display } = limit else {
+        return Ok(());
+    };
     // UTF-16 length ≤ UTF-8 length, so the cheap check settles most responses.
     if (text.len() as f64) <= *bytes {
         return Ok(());
@@ -217,7 +233,10 @@ impl MaxSize {
         use serde_json::Value;
         if !crate::js::truthy(value) {
             let bytes = crate::error::DEFAULT_MAX_RESPONSE_SIZE;
-            return MaxSize::Limit { bytes: bytes as f64, display: bytes.to_string() };
+            return MaxSize::Limit {
+                bytes: bytes as f64,
+                display: bytes.to_string(),
+            };
         }
         let display = value.map(crate::js::to_js_string).unwrap_or_default();
         let bytes = match value {
@@ -242,10 +261,16 @@ mod tests {
     #[test]
     fn size_is_counted_in_utf16_units_and_the_limit_itself_passes() {
         let limit = MaxSize::from_request(Some(&json!(4)));
-        assert!(check_size("\"é\"", &limit).is_ok(), "3 UTF-16 units, 4 UTF-8 bytes");
+        assert!(
+            check_size("\"é\"", &limit).is_ok(),
+            "3 UTF-16 units, 4 UTF-8 bytes"
+        );
         assert!(check_size("\"ab\"", &limit).is_ok(), "exactly the limit");
         assert!(check_size("\"abc\"", &limit).is_err());
-        assert!(check_size("\"😀😀\"", &limit).is_err(), "a surrogate pair counts twice");
+        assert!(
+            check_size("\"😀😀\"", &limit).is_err(),
+            "a surrogate pair counts twice"
+        );
     }
 
     #[test]
@@ -253,15 +278,24 @@ mod tests {
         for v in [json!(0), json!(null), json!(""), json!(false)] {
             assert_eq!(
                 MaxSize::from_request(Some(&v)),
-                MaxSize::Limit { bytes: 5242880.0, display: "5242880".into() }
+                MaxSize::Limit {
+                    bytes: 5242880.0,
+                    display: "5242880".into()
+                }
             );
         }
-        assert_eq!(MaxSize::from_request(Some(&json!("abc"))), MaxSize::Unlimited);
+        assert_eq!(
+            MaxSize::from_request(Some(&json!("abc"))),
+            MaxSize::Unlimited
+        );
     }
 
     #[test]
     fn invalid_guest_json_is_not_serializable() {
-        assert!(matches!(value("{\"a\":"), Err(ApiError::NotSerializable(_))));
+        assert!(matches!(
+            value("{\"a\":"),
+            Err(ApiError::NotSerializable(_))
+        ));
         assert!(matches!(value("1 2"), Err(ApiError::NotSerializable(_))));
         assert_eq!(value(" [1] ").unwrap(), "[1]");
     }

@@ -48,7 +48,9 @@ pub struct Registry {
 impl Registry {
     /// A registry serving `snapshot`.
     pub fn new(snapshot: Snapshot) -> Self {
-        Self { current: RwLock::new(Arc::new(snapshot)) }
+        Self {
+            current: RwLock::new(Arc::new(snapshot)),
+        }
     }
 
     /// The current snapshot.
@@ -63,21 +65,31 @@ impl Registry {
 /// Loads every `.wasm` module of `dir`.
 pub async fn load_dir(runtime: &Runtime, dir: &Path, limits: &Limits) -> anyhow::Result<Snapshot> {
     let mut modules = Vec::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading plugins directory {}", dir.display()))?;
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("reading plugins directory {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
         let is_wasm = path.extension().is_some_and(|e| e == "wasm");
-        let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_none_or(|n| n.starts_with('.'));
         if is_wasm && !hidden && path.is_file() {
             modules.push(path);
         }
     }
     modules.sort();
-    let has_diy = modules.iter().any(|p| p.file_name().is_some_and(|n| n == DIY_FILE));
+    let has_diy = modules
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| n == DIY_FILE));
 
     let mut snapshot = Snapshot::default();
     for path in modules {
-        let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+        let Some(id) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .map(str::to_string)
+        else {
             continue;
         };
         let is_diy = id == "diy";
@@ -85,7 +97,10 @@ pub async fn load_dir(runtime: &Runtime, dir: &Path, limits: &Limits) -> anyhow:
             let reason = "diy.wasm is present: a host serves either diy or connectors, not both \
                           (as the original configuration's diy and connectors fields)";
             tracing::warn!(path = %path.display(), reason, "refused connector module");
-            snapshot.refused.push(Refused { path, reason: reason.into() });
+            snapshot.refused.push(Refused {
+                path,
+                reason: reason.into(),
+            });
             continue;
         }
         match Plugin::load(runtime, &id, &path, limits.clone()).await {

@@ -51,8 +51,15 @@ pub struct Plugin {
 
 impl Plugin {
     /// Compiles `path`, links it, and reads and validates its manifest.
-    pub async fn load(runtime: &Runtime, id: &str, path: &Path, limits: Limits) -> anyhow::Result<Self> {
-        let bytes = tokio::fs::read(path).await.with_context(|| format!("reading {}", path.display()))?;
+    pub async fn load(
+        runtime: &Runtime,
+        id: &str,
+        path: &Path,
+        limits: Limits,
+    ) -> anyhow::Result<Self> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
         let hash = format!("{:x}", Sha256::digest(&bytes));
         let size = bytes.len() as u64;
         let engine = runtime.engine.clone();
@@ -71,12 +78,32 @@ impl Plugin {
             .map_err(anyhow::Error::from)
             .context("the component does not implement the integrator:extension world (manifest, hooks, wrappers, lifecycle)")?;
 
-        let tags = Tags { connector: id.into(), request_id: "load".into() };
-        let mut call = runtime.start(&pre, &limits, tags).await.context("instantiating the plugin")?;
-        let result = call.bindings.integrator_extension_plugin().call_manifest(&mut call.store).await;
-        let manifest = call.finish(result).context("reading the plugin's manifest")?;
+        let tags = Tags {
+            connector: id.into(),
+            request_id: "load".into(),
+        };
+        let mut call = runtime
+            .start(&pre, &limits, tags)
+            .await
+            .context("instantiating the plugin")?;
+        let result = call
+            .bindings
+            .integrator_extension_plugin()
+            .call_manifest(&mut call.store)
+            .await;
+        let manifest = call
+            .finish(result)
+            .context("reading the plugin's manifest")?;
         let functions = index(&manifest)?;
-        Ok(Self { id: id.into(), hash, size, pre, manifest, functions, limits })
+        Ok(Self {
+            id: id.into(),
+            hash,
+            size,
+            pre,
+            manifest,
+            functions,
+            limits,
+        })
     }
 
     /// Whether the module has this group (the root always exists).
@@ -86,7 +113,10 @@ impl Plugin {
 
     /// The manifest entry of `name` in `group`, if the plugin has it.
     pub fn function(&self, group: &GroupKey, name: &str) -> Option<&FunctionInfo> {
-        self.functions.get(group).and_then(|fns| fns.get(name)).map(|&i| &self.manifest[i])
+        self.functions
+            .get(group)
+            .and_then(|fns| fns.get(name))
+            .map(|&i| &self.manifest[i])
     }
 }
 
@@ -98,10 +128,22 @@ fn index(manifest: &[FunctionInfo]) -> anyhow::Result<HashMap<GroupKey, HashMap<
         }
         let key = group_key(&f.group);
         if key.as_deref() == Some("") {
-            bail!("the manifest lists function {:?} in a group with an empty name", f.name);
+            bail!(
+                "the manifest lists function {:?} in a group with an empty name",
+                f.name
+            );
         }
-        if functions.entry(key.clone()).or_default().insert(f.name.clone(), i).is_some() {
-            bail!("the manifest lists function {:?} twice in group {:?}", f.name, key);
+        if functions
+            .entry(key.clone())
+            .or_default()
+            .insert(f.name.clone(), i)
+            .is_some()
+        {
+            bail!(
+                "the manifest lists function {:?} twice in group {:?}",
+                f.name,
+                key
+            );
         }
     }
     Ok(functions)

@@ -42,7 +42,10 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -56,11 +59,21 @@ impl log::Host for CallState {
         }
         let (connector, request_id) = (&*self.tags.connector, &*self.tags.request_id);
         match level {
-            log::Level::Trace => tracing::trace!(target: "plugin", connector, request_id, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "plugin", connector, request_id, "{message}"),
-            log::Level::Info => tracing::info!(target: "plugin", connector, request_id, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "plugin", connector, request_id, "{message}"),
-            log::Level::Error => tracing::error!(target: "plugin", connector, request_id, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "plugin", connector, request_id, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "plugin", connector, request_id, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(target: "plugin", connector, request_id, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "plugin", connector, request_id, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(target: "plugin", connector, request_id, "{message}")
+            }
         }
     }
 }
@@ -88,7 +101,10 @@ impl Call {
         let stdout = MemoryOutputPipe::new(MAX_GUEST_OUTPUT_BYTES);
         let stderr = MemoryOutputPipe::new(MAX_GUEST_OUTPUT_BYTES);
         // No preopens, no env, no args, no sockets: nothing ambient.
-        let wasi = WasiCtx::builder().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
@@ -124,12 +140,20 @@ impl Call {
         store.set_fuel(limits.fuel).map_err(unavailable)?;
         let started = Instant::now();
         store.data_mut().deadline = started + Duration::from_millis(limits.timeout_ms);
-        Ok(Self { store, bindings, limits: limits.clone(), started, _permit: permit })
+        Ok(Self {
+            store,
+            bindings,
+            limits: limits.clone(),
+            started,
+            _permit: permit,
+        })
     }
 
     /// Fuel used so far by the call (not counting instantiation).
     pub fn fuel_used(&self) -> u64 {
-        self.limits.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0))
+        self.limits
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
     }
 
     /// Time since the call was armed.
@@ -149,7 +173,10 @@ impl Call {
         let data = self.store.data();
         for (stream, pipe) in [("stdout", &data.stdout), ("stderr", &data.stderr)] {
             let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
                 tracing::info!(
                     target: "plugin",
                     connector = &*data.tags.connector,
@@ -163,7 +190,9 @@ impl Call {
 }
 
 fn unavailable(err: wasmtime::Error) -> SandboxError {
-    SandboxError::Unavailable { message: format!("{err:#}") }
+    SandboxError::Unavailable {
+        message: format!("{err:#}"),
+    }
 }
 
 /// Classifies a failed call: which limit stopped it, or what trap it hit.
@@ -172,11 +201,21 @@ fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) ->
         return SandboxError::MemoryLimit { limit, requested };
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => SandboxError::FuelExhausted { budget: limits.fuel },
-        Some(Trap::Interrupt) => SandboxError::Timeout { limit_ms: limits.timeout_ms },
-        Some(Trap::StackOverflow) => SandboxError::StackOverflow { limit: MAX_WASM_STACK },
-        Some(trap) => SandboxError::Trap { message: describe_trap(&trap.to_string(), err, store) },
-        None => SandboxError::Trap { message: describe_trap(&format!("{err}"), err, store) },
+        Some(Trap::OutOfFuel) => SandboxError::FuelExhausted {
+            budget: limits.fuel,
+        },
+        Some(Trap::Interrupt) => SandboxError::Timeout {
+            limit_ms: limits.timeout_ms,
+        },
+        Some(Trap::StackOverflow) => SandboxError::StackOverflow {
+            limit: MAX_WASM_STACK,
+        },
+        Some(trap) => SandboxError::Trap {
+            message: describe_trap(&trap.to_string(), err, store),
+        },
+        None => SandboxError::Trap {
+            message: describe_trap(&format!("{err}"), err, store),
+        },
     }
 }
 
@@ -216,7 +255,15 @@ fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) ->
 
 /// Frames of the guest's standard library panic/abort path, not the author's code.
 fn is_runtime_frame(name: &str) -> bool {
-    const PREFIXES: [&str; 7] = ["std::", "core::", "__rust", "rust_panic", "abort", "__wasi", "<std"];
+    const PREFIXES: [&str; 7] = [
+        "std::",
+        "core::",
+        "__rust",
+        "rust_panic",
+        "abort",
+        "__wasi",
+        "<std",
+    ];
     PREFIXES.iter().any(|p| name.starts_with(p))
 }
 

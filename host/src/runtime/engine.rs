@@ -49,7 +49,9 @@ pub fn engine(max_instances: u32) -> anyhow::Result<Engine> {
         .epoch_interruption(true)
         .max_wasm_stack(MAX_WASM_STACK)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(anyhow::Error::from).context("configuring the wasmtime engine")
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("configuring the wasmtime engine")
 }
 
 /// Table elements each pooled table slot can hold (per-call caps are lower).
@@ -59,7 +61,9 @@ const DEFAULT_POOL_TABLE_ELEMENTS: usize = 100_000;
 /// (granted by the empty `WasiCtx` of each call), plus the `log` import.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking WASI")?;
     Extension::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
         .map_err(anyhow::Error::from)
         .context("linking the log import")?;

@@ -67,15 +67,26 @@ impl Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired as u64 > self.max_memory_bytes {
-            self.memory_denied.get_or_insert((self.max_memory_bytes, desired as u64));
+            self.memory_denied
+                .get_or_insert((self.max_memory_bytes, desired as u64));
             return Ok(false);
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired as u64 <= self.max_table_elements)
     }
 }

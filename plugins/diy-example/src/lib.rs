@@ -36,7 +36,11 @@ fn pre_save_page_dedupe(options: PreSavePageOptions) -> FnResult<PreSavePageResp
             None => true,
         })
         .collect();
-    let abort_after = options.context.settings.as_ref().and_then(|s| s["abortAfterPage"].as_u64());
+    let abort_after = options
+        .context
+        .settings
+        .as_ref()
+        .and_then(|s| s["abortAfterPage"].as_u64());
     Ok(PreSavePageResponse {
         data,
         errors: options.errors,
@@ -60,17 +64,19 @@ fn pre_map_phones(options: PreMapOptions<Contact>) -> FnResult<Vec<MapResult<Con
     Ok(options
         .data
         .into_iter()
-        .map(|mut contact| match contact.phone.as_deref().map(|p| (p, normalise_phone(p))) {
-            None => MapResult::data(contact),
-            Some((_, Some(phone))) => {
-                contact.phone = Some(phone);
-                MapResult::data(contact)
-            }
-            Some((raw, None)) => MapResult::error(
-                RecordError::new("invalid_phone", format!("'{raw}' is not a phone number"))
-                    .with_source("preMapPhones"),
-            ),
-        })
+        .map(
+            |mut contact| match contact.phone.as_deref().map(|p| (p, normalise_phone(p))) {
+                None => MapResult::data(contact),
+                Some((_, Some(phone))) => {
+                    contact.phone = Some(phone);
+                    MapResult::data(contact)
+                }
+                Some((raw, None)) => MapResult::error(
+                    RecordError::new("invalid_phone", format!("'{raw}' is not a phone number"))
+                        .with_source("preMapPhones"),
+                ),
+            },
+        )
         .collect())
 }
 
@@ -94,7 +100,12 @@ fn post_map_defaults(options: PostMapOptions) -> FnResult<Vec<MapResult>> {
 fn post_submit_enrich(options: PostSubmitOptions) -> FnResult<Vec<Value>> {
     let mut responses = options.response_data;
     for (i, response) in responses.iter_mut().enumerate() {
-        let Some(source_id) = options.pre_map_data.get(i).and_then(|r| r.get("id")).cloned() else {
+        let Some(source_id) = options
+            .pre_map_data
+            .get(i)
+            .and_then(|r| r.get("id"))
+            .cloned()
+        else {
             continue;
         };
         if let Some(errors) = response.get_mut("errors").and_then(Value::as_array_mut) {
@@ -126,17 +137,28 @@ fn post_aggregate_check(options: PostAggregateOptions) -> FnResult<()> {
     }
     Err(FnError::new(
         data["code"].as_str().unwrap_or("aggregation_failed"),
-        data["message"].as_str().unwrap_or("the aggregated transfer failed"),
+        data["message"]
+            .as_str()
+            .unwrap_or("the aggregated transfer failed"),
     ))
 }
 
 fn ping_api_key(options: PingOptions) -> FnResult<PingResponse> {
-    let key = options.connection.as_ref().and_then(|c| c["encrypted"]["apiKey"].as_str());
+    let key = options
+        .connection
+        .as_ref()
+        .and_then(|c| c["encrypted"]["apiKey"].as_str());
     Ok(match key {
-        Some(k) if k.starts_with("key-") => PingResponse { status_code: 200, errors: vec![] },
+        Some(k) if k.starts_with("key-") => PingResponse {
+            status_code: 200,
+            errors: vec![],
+        },
         _ => PingResponse {
             status_code: 401,
-            errors: vec![RecordError::new("invalid_api_key", "The API key is not valid.")],
+            errors: vec![RecordError::new(
+                "invalid_api_key",
+                "The API key is not valid.",
+            )],
         },
     })
 }
@@ -156,7 +178,11 @@ fn export_contacts(options: ExportOptions) -> FnResult<ExportResponse> {
         .as_ref()
         .and_then(|c| c["pageSize"].as_u64())
         .unwrap_or(2) as usize;
-    let offset = options.state.as_ref().and_then(|s| s["offset"].as_u64()).unwrap_or(0) as usize;
+    let offset = options
+        .state
+        .as_ref()
+        .and_then(|s| s["offset"].as_u64())
+        .unwrap_or(0) as usize;
     let page: Vec<Value> = CONTACTS
         .iter()
         .skip(offset)
@@ -177,34 +203,44 @@ fn import_contacts(options: ImportOptions) -> FnResult<Vec<ImportResponse>> {
         .post_map_data
         .iter()
         .enumerate()
-        .map(|(i, record)| match record.get("email").and_then(Value::as_str) {
-            Some(email) if email.contains('@') => ImportResponse {
-                status_code: 200,
-                id: Some(format!("imp-{i}")),
-                ignored: Some(false),
-                errors: vec![],
+        .map(
+            |(i, record)| match record.get("email").and_then(Value::as_str) {
+                Some(email) if email.contains('@') => ImportResponse {
+                    status_code: 200,
+                    id: Some(format!("imp-{i}")),
+                    ignored: Some(false),
+                    errors: vec![],
+                },
+                _ => ImportResponse {
+                    status_code: 422,
+                    id: None,
+                    ignored: Some(false),
+                    errors: vec![RecordError::new(
+                        "missing_email",
+                        "The record has no valid email.",
+                    )],
+                },
             },
-            _ => ImportResponse {
-                status_code: 422,
-                id: None,
-                ignored: Some(false),
-                errors: vec![RecordError::new("missing_email", "The record has no valid email.")],
-            },
-        })
+        )
         .collect())
 }
 
 fn install_step(options: StepOptions) -> FnResult<()> {
     match options.form_submission {
-        Some(form) if form["accept"] == json!(false) => {
-            Err(FnError::new("install_declined", "The terms were not accepted."))
-        }
+        Some(form) if form["accept"] == json!(false) => Err(FnError::new(
+            "install_declined",
+            "The terms were not accepted.",
+        )),
         _ => Ok(()),
     }
 }
 
 fn update_integration(options: UpdateOptions) -> FnResult<Value> {
-    let version = options.resource.as_ref().and_then(|r| r["version"].as_u64()).unwrap_or(0);
+    let version = options
+        .resource
+        .as_ref()
+        .and_then(|r| r["version"].as_u64())
+        .unwrap_or(0);
     Ok(json!({ "updatedTo": version + 1 }))
 }
 
@@ -230,7 +266,8 @@ fn form_init_basic(options: FormInitOptions) -> FnResult<Value> {
         .map(|r| r["settingsForm"]["form"].clone())
         .filter(|f| !f.is_null())
         .unwrap_or_else(|| json!({ "fieldMap": {}, "layout": { "fields": [] } }));
-    form["fieldMap"]["region"] = json!({ "id": "region", "type": "select", "options": ["us", "eu"] });
+    form["fieldMap"]["region"] =
+        json!({ "id": "region", "type": "select", "options": ["us", "eu"] });
     Ok(form)
 }
 
@@ -254,7 +291,10 @@ fn register(plugin: &mut Plugin) {
         .hook("preMapPhones", pre_map(pre_map_phones))
         .hook("postMapDefaults", post_map(post_map_defaults))
         .hook("postSubmitEnrich", post_submit(post_submit_enrich))
-        .hook("postResponseMapIds", post_response_map(post_response_map_ids))
+        .hook(
+            "postResponseMapIds",
+            post_response_map(post_response_map_ids),
+        )
         .hook("postAggregateCheck", post_aggregate(post_aggregate_check))
         .wrapper("pingApiKey", ping(ping_api_key))
         .wrapper("exportContacts", export(export_contacts))

@@ -26,7 +26,12 @@ fn pre_map_probe(options: PreMapOptions) -> FnResult<Vec<MapResult>> {
 
 /// Returns one result fewer than it was given: breaks the preMap contract.
 fn pre_map_short(options: PreMapOptions) -> FnResult<Vec<MapResult>> {
-    Ok(options.data.into_iter().skip(1).map(MapResult::data).collect())
+    Ok(options
+        .data
+        .into_iter()
+        .skip(1)
+        .map(MapResult::data)
+        .collect())
 }
 
 /// Returns more responseData than it was given: breaks the postSubmit contract.
@@ -47,7 +52,10 @@ fn fail(options: Value) -> FnResult<Value> {
 /// Returns a string of `size` characters (`char` repeated), to test maxResponseSize.
 fn sized(options: Value) -> FnResult<Value> {
     let size = options["size"].as_u64().unwrap_or(0) as usize;
-    let ch = options["char"].as_str().and_then(|s| s.chars().next()).unwrap_or('x');
+    let ch = options["char"]
+        .as_str()
+        .and_then(|s| s.chars().next())
+        .unwrap_or('x');
     Ok(Value::String(std::iter::repeat_n(ch, size).collect()))
 }
 

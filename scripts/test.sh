@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the integration tests (which build
+# every plugin from source and start the real server). Works on a fresh machine.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# RUSTUP_AUTO_INSTALL=0 machines do not install rust-toolchain.toml targets by themselves.
+rustup target add wasm32-wasip2 >/dev/null
+cargo fmt --all -- --check
+(cd guest-sdk && cargo fmt -- --check)
+(cd plugins && cargo fmt --all -- --check)
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
