@@ -92,7 +92,11 @@ impl TestServer {
 
     async fn wait_ready(&self) {
         for _ in 0..600 {
-            let ready = self.client.get(format!("{}/readyz", self.base)).send().await;
+            let ready = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await;
             if ready.is_ok_and(|r| r.status() == 200) {
                 return;
             }
