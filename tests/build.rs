@@ -23,8 +23,13 @@ fn main() {
         "--target",
         "wasm32-wasip2",
     ]);
-    // Flags meant for the host build must not leak into the guest build.
+    // Flags and wrappers meant for the host build (e.g. clippy's) must not leak into the guest
+    // build.
     for var in [
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CLIPPY_ARGS",
+        "CLIPPY_CONF_DIR",
         "CARGO_ENCODED_RUSTFLAGS",
         "RUSTFLAGS",
         "CARGO_BUILD_TARGET",

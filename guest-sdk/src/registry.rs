@@ -65,25 +65,25 @@ fn wrap<I, A, B, O>(
 
 /// What a function without a fixed result returns: nothing (an empty response) or a value.
 pub trait IntoReturn {
-    /// The JSON value to return, or `None` for "nothing".
-    fn into_return(self) -> FnResult<Option<Value>>;
+    /// The JSON text to return, or `None` for "nothing".
+    fn into_return(self) -> FnResult<Option<String>>;
 }
 
 impl IntoReturn for () {
-    fn into_return(self) -> FnResult<Option<Value>> {
+    fn into_return(self) -> FnResult<Option<String>> {
         Ok(None)
     }
 }
 
 impl IntoReturn for Value {
-    fn into_return(self) -> FnResult<Option<Value>> {
-        Ok(Some(self))
+    fn into_return(self) -> FnResult<Option<String>> {
+        to_json(&self).map(Some)
     }
 }
 
 impl IntoReturn for Option<Value> {
-    fn into_return(self) -> FnResult<Option<Value>> {
-        Ok(self)
+    fn into_return(self) -> FnResult<Option<String>> {
+        self.map(|v| to_json(&v)).transpose()
     }
 }
 
@@ -91,18 +91,23 @@ impl IntoReturn for Option<Value> {
 pub struct Json<T>(pub T);
 
 impl<T: Serialize> IntoReturn for Json<T> {
-    fn into_return(self) -> FnResult<Option<Value>> {
-        serde_json::to_value(self.0).map(Some).map_err(|err| {
-            FnError::new(
-                "invalid_extension_response",
-                format!("the result could not be serialised: {err}"),
-            )
-        })
+    fn into_return(self) -> FnResult<Option<String>> {
+        to_json(&self.0).map(Some)
     }
 }
 
-fn returned<R: IntoReturn + 'static>(r: R) -> FnResult<Option<String>> {
-    r.into_return()?.map(|v| to_json(&v)).transpose()
+/// Returns JSON text the function already serialised, as is (the host still checks it is
+/// valid JSON before answering).
+pub struct RawJson(pub String);
+
+impl IntoReturn for RawJson {
+    fn into_return(self) -> FnResult<Option<String>> {
+        Ok(Some(self.0))
+    }
+}
+
+fn returned<R: IntoReturn>(r: R) -> FnResult<Option<String>> {
+    r.into_return()
 }
 
 fn returned_value(v: Value) -> FnResult<String> {

@@ -1,16 +1,19 @@
-//! Configuration: the command line (each flag also readable from the environment) and the
-//! defaults it falls back to.
+//! Configuration: the command line (each flag also readable from the environment), an optional
+//! config file, and the built-in defaults. Precedence: flag/env > config file > default.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use serde::Deserialize;
 
-use crate::runtime::Limits;
-use crate::runtime::limits::{DEFAULT_FUEL, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_TIMEOUT_MS};
+use crate::runtime::engine::DEFAULT_MAX_STACK_BYTES;
+use crate::runtime::limits::{LimitOverrides, Limits};
 
 /// Concurrent instances (and so concurrent calls) the pooling allocator is sized for; further
-/// calls wait for a slot.
+/// calls wait for a slot. 128 keeps the pool's virtual reservation modest while far exceeding
+/// what 2–16 cores can run at once.
 pub const DEFAULT_MAX_INSTANCES: u32 = 128;
 
 /// The command line.
@@ -36,7 +39,8 @@ pub enum Command {
 /// `extension-host serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// Directory holding `diy.wasm` or `<_connectorId>.wasm` modules.
+    /// Directory holding `diy.wasm` or `<_connectorId>.wasm` modules (and optional
+    /// `<id>.toml` settings beside them).
     #[arg(long, env = "PLUGINS_DIR", default_value = "plugins-dir")]
     pub plugins: PathBuf,
     /// TCP port (the original's default is 80).
@@ -48,18 +52,40 @@ pub struct ServeArgs {
     /// The system token callers must present.
     #[arg(long, env = "SYSTEM_TOKEN", hide_env_values = true)]
     pub system_token: String,
+    /// A TOML file with host settings and default limits (see README).
+    #[arg(long, env = "EXTENSION_HOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Concurrent plugin instances [default: 128].
+    #[arg(long, env = "MAX_INSTANCES")]
+    pub max_instances: Option<u32>,
+    /// Wasm stack limit in bytes, for every plugin [default: 524288].
+    #[arg(long, env = "MAX_STACK_BYTES")]
+    pub max_stack_bytes: Option<usize>,
+    /// Default limits of every call (a connector's `<id>.toml` overrides them).
+    #[command(flatten)]
+    pub limits: LimitOverrides,
+}
+
+/// The config file (`--config`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
     /// Concurrent plugin instances.
-    #[arg(long, env = "MAX_INSTANCES", default_value_t = DEFAULT_MAX_INSTANCES)]
-    pub max_instances: u32,
-    /// Default fuel (CPU budget) per call.
-    #[arg(long, env = "FUEL", default_value_t = DEFAULT_FUEL)]
-    pub fuel: u64,
-    /// Default wall-clock limit per call, in milliseconds.
-    #[arg(long, env = "TIMEOUT_MS", default_value_t = DEFAULT_TIMEOUT_MS)]
-    pub timeout_ms: u64,
-    /// Default linear-memory cap per call, in bytes.
-    #[arg(long, env = "MAX_MEMORY_BYTES", default_value_t = DEFAULT_MAX_MEMORY_BYTES)]
-    pub max_memory_bytes: u64,
+    pub max_instances: Option<u32>,
+    /// Wasm stack limit in bytes.
+    pub max_stack_bytes: Option<usize>,
+    /// Default limits of every call.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+}
+
+impl FileConfig {
+    /// Reads and checks a config file; unknown keys are an error.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+    }
 }
 
 /// Everything [`crate::serve`] needs.
@@ -71,34 +97,40 @@ pub struct ServeConfig {
     pub system_token: String,
     /// Concurrent instances.
     pub max_instances: u32,
+    /// Wasm stack limit in bytes.
+    pub max_stack_bytes: usize,
     /// Default limits of every call.
     pub limits: Limits,
 }
 
 impl ServeConfig {
-    /// A configuration with default limits.
+    /// A configuration with default settings and limits.
     pub fn new(plugins_dir: impl Into<PathBuf>, system_token: impl Into<String>) -> Self {
         Self {
             plugins_dir: plugins_dir.into(),
             system_token: system_token.into(),
             max_instances: DEFAULT_MAX_INSTANCES,
+            max_stack_bytes: DEFAULT_MAX_STACK_BYTES,
             limits: Limits::default(),
         }
     }
-}
 
-impl From<&ServeArgs> for ServeConfig {
-    fn from(args: &ServeArgs) -> Self {
-        Self {
-            plugins_dir: args.plugins.clone(),
-            system_token: args.system_token.clone(),
-            max_instances: args.max_instances,
-            limits: Limits {
-                fuel: args.fuel,
-                timeout_ms: args.timeout_ms,
-                max_memory_bytes: args.max_memory_bytes,
-                ..Limits::default()
-            },
-        }
+    /// From the command line, over the config file, over the defaults.
+    pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        let mut config = Self::new(&args.plugins, &args.system_token);
+        config.max_instances = args
+            .max_instances
+            .or(file.max_instances)
+            .unwrap_or(config.max_instances);
+        config.max_stack_bytes = args
+            .max_stack_bytes
+            .or(file.max_stack_bytes)
+            .unwrap_or(config.max_stack_bytes);
+        config.limits = config.limits.with(&file.limits).with(&args.limits);
+        Ok(config)
     }
 }

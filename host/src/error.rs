@@ -68,6 +68,13 @@ pub enum SandboxError {
         /// The trap message, guest output and backtrace.
         message: String,
     },
+    /// The guest returned something the host cannot read as its contract's types (e.g. text
+    /// that is not UTF-8).
+    #[error("The function's output is not valid: {message}")]
+    InvalidOutput {
+        /// What was wrong.
+        message: String,
+    },
     /// The plugin could not be instantiated.
     #[error("The plugin could not be started: {message}")]
     Unavailable {
@@ -84,6 +91,7 @@ impl SandboxError {
             SandboxError::MemoryLimit { .. } => "memory_limit_exceeded",
             SandboxError::StackOverflow { .. } => "stack_overflow",
             SandboxError::Trap { .. } => "plugin_trap",
+            SandboxError::InvalidOutput { .. } => "invalid_extension_response",
             SandboxError::Unavailable { .. } => "plugin_unavailable",
         }
     }
@@ -112,7 +120,8 @@ pub enum ApiError {
         /// The function's message.
         message: String,
     },
-    /// The result exceeds `maxResponseSize`; holds the limit as the request gave it.
+    /// The result exceeds `maxResponseSize` or the connector's `max_response_bytes`; holds the
+    /// limit as the message prints it.
     #[error("response larger than {0}")]
     ResponseTooLarge(String),
     /// The result is not valid JSON.
@@ -130,9 +139,9 @@ pub enum ApiError {
     /// The body is not JSON (or not an object or array, as body-parser's strict mode requires).
     #[error("malformed JSON body: {0}")]
     MalformedJson(String),
-    /// The body is larger than the protocol allows.
+    /// The body is larger than the protocol (or the connector's `max_request_bytes`) allows.
     #[error("body larger than {0} bytes")]
-    BodyTooLarge(usize),
+    BodyTooLarge(u64),
     /// No such route.
     #[error("no such route")]
     NotFound,

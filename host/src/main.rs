@@ -28,7 +28,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr}"))?;
-    host::serve(listener, (&args).into(), shutdown_signal()).await
+    let config = host::ServeConfig::from_args(&args)?;
+    host::serve(listener, config, shutdown_signal()).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -5,7 +5,9 @@
 //!   every row of the error table with exact status, headers and body.
 //! - `kinds`: a roundtrip for every function kind, and options fields reaching the function.
 //! - `configuration`: diy vs connectors, and modules that must be refused.
-//! - `sandbox`: guests that crash are contained; the server keeps serving.
+//! - `sandbox`: hostile guests (loops, allocation, recursion, huge or invalid output, panics,
+//!   ambient access, contract violations) each stopped with their own code; per-connector
+//!   limits; the HTTP layer stays responsive; the server keeps serving.
 
 mod macros;
 
@@ -21,6 +23,7 @@ mod by_plugin {
     pub(crate) use crate::kinds::diy_example_every_kind_roundtrips as diy_example;
     pub(crate) use crate::kinds::flat_module_functions_live_at_the_root as flat_example;
     pub(crate) use crate::kinds::unknown_and_mistyped_fields_reach_the_function as test_probe;
+    pub(crate) use crate::sandbox::every_contract_violation_is_reported as test_hostile;
 }
 
 macro_rules! assert_test_exists {

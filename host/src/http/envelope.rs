@@ -8,9 +8,6 @@ use serde_json::value::RawValue;
 use crate::error::ApiError;
 use crate::marshal::fields::Fields;
 
-/// Largest accepted body: body-parser's `50mb`.
-pub const MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
-
 /// The top-level fields of the request body.
 pub struct Envelope<'a> {
     fields: Option<Fields<'a>>,

@@ -25,6 +25,8 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// The token callers must present.
     pub system_token: Arc<str>,
+    /// Largest body read before the connector is known (the default `max_request_bytes`).
+    pub max_body_bytes: u64,
     /// Set when shutdown begins: probes answer 503.
     pub shutting_down: Arc<AtomicBool>,
     next_id: Arc<AtomicU64>,
@@ -33,7 +35,12 @@ pub struct AppState {
 
 impl AppState {
     /// State for a router.
-    pub fn new(registry: Arc<Registry>, runtime: Arc<Runtime>, system_token: &str) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        runtime: Arc<Runtime>,
+        system_token: &str,
+        limits: &crate::runtime::Limits,
+    ) -> Self {
         let boot = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -42,6 +49,7 @@ impl AppState {
             registry,
             runtime,
             system_token: system_token.into(),
+            max_body_bytes: limits.max_request_bytes,
             shutting_down: Arc::new(AtomicBool::new(false)),
             next_id: Arc::new(AtomicU64::new(1)),
             boot: format!("{boot:x}").into(),

@@ -11,7 +11,7 @@ use tracing::{Instrument, field};
 
 use super::AppState;
 use super::auth::{find_token, token_matches};
-use super::envelope::{Envelope, MAX_BODY_BYTES, is_json_content_type};
+use super::envelope::{Envelope, is_json_content_type};
 use crate::dispatch;
 use crate::error::ApiError;
 use crate::marshal::{self, kind_name, output};
@@ -99,7 +99,7 @@ async fn call(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     );
-    let body = read_body(body, &parts.headers).await?;
+    let body = read_body(body, &parts.headers, state.max_body_bytes).await?;
     let envelope = Envelope::parse(&body, is_json)?;
 
     let token = find_token(&parts.headers, &envelope, parts.uri.query());
@@ -114,6 +114,10 @@ async fn call(
     span.record("connector", &*target.plugin.id);
     span.record("function", target.name.as_str());
     span.record("kind", kind_name(target.kind));
+    let limits = &target.plugin.limits;
+    if body.len() as u64 > limits.max_request_bytes {
+        return Err(ApiError::BodyTooLarge(limits.max_request_bytes));
+    }
     let max_size = output::MaxSize::from_request(envelope.value("maxResponseSize").as_ref());
 
     let tags = Tags {
@@ -122,27 +126,37 @@ async fn call(
     };
     let mut call = state
         .runtime
-        .start(&target.plugin.pre, &target.plugin.limits, tags)
+        .start(&target.plugin.pre, limits, tags)
         .await?;
     let result = marshal::invoke(&mut call, &target, options).await;
     span.record("fuel_used", call.fuel_used());
     let body = result?;
     if let Some(text) = &body {
         output::check_size(text, &max_size)?;
+        if text.len() as u64 > limits.max_response_bytes {
+            return Err(ApiError::ResponseTooLarge(
+                limits.max_response_bytes.to_string(),
+            ));
+        }
     }
     Ok(body)
 }
 
-/// Reads the body up to the protocol's 50 MB; a declared or actual larger body is refused.
-async fn read_body(body: Body, headers: &axum::http::HeaderMap) -> Result<bytes::Bytes, ApiError> {
+/// Reads the body up to `limit` bytes; a declared or actual larger body is refused.
+async fn read_body(
+    body: Body,
+    headers: &axum::http::HeaderMap,
+    limit: u64,
+) -> Result<bytes::Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-        return Err(ApiError::BodyTooLarge(MAX_BODY_BYTES));
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::BodyTooLarge(limit));
     }
-    to_bytes(body, MAX_BODY_BYTES)
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    to_bytes(body, cap)
         .await
-        .map_err(|_| ApiError::BodyTooLarge(MAX_BODY_BYTES))
+        .map_err(|_| ApiError::BodyTooLarge(limit))
 }

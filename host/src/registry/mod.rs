@@ -15,6 +15,7 @@ use anyhow::Context as _;
 
 pub use plugin::{GroupKey, Plugin, group_key};
 
+use crate::runtime::limits::PluginSettings;
 use crate::runtime::{Limits, Runtime};
 
 /// The file name of the DIY module.
@@ -103,7 +104,11 @@ pub async fn load_dir(runtime: &Runtime, dir: &Path, limits: &Limits) -> anyhow:
             });
             continue;
         }
-        match Plugin::load(runtime, &id, &path, limits.clone()).await {
+        let loaded = match plugin_limits(&path, limits) {
+            Ok(limits) => Plugin::load(runtime, &id, &path, limits).await,
+            Err(err) => Err(err),
+        };
+        match loaded {
             Ok(plugin) => {
                 tracing::info!(
                     module = if is_diy { "diy" } else { "connector" },
@@ -130,4 +135,21 @@ pub async fn load_dir(runtime: &Runtime, dir: &Path, limits: &Limits) -> anyhow:
         tracing::warn!(dir = %dir.display(), "no plugin loaded: every request will be answered with a configuration error");
     }
     Ok(snapshot)
+}
+
+/// The limits of the module at `path`: `limits`, with the overrides of the settings file
+/// beside it (`<id>.toml`) when there is one. A settings file that does not parse, or names a
+/// key that does not exist, refuses the module: silently ignoring a limit is worse.
+pub fn plugin_limits(path: &Path, limits: &Limits) -> anyhow::Result<Limits> {
+    let settings_path = path.with_extension("toml");
+    let text = match std::fs::read_to_string(&settings_path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(limits.clone()),
+        Err(err) => {
+            return Err(err).with_context(|| format!("reading {}", settings_path.display()));
+        }
+    };
+    let settings: PluginSettings = toml::from_str(&text)
+        .with_context(|| format!("settings file {}", settings_path.display()))?;
+    Ok(limits.with(&settings.limits))
 }

@@ -7,16 +7,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Extension, ExtensionPre, log, types};
-use super::engine::MAX_WASM_STACK;
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
+use super::wasi::{self, GuestOutput};
 use crate::error::SandboxError;
 
-/// Most guest output (stdout + stderr, and log-import text) kept per call; beyond it, output is
-/// dropped so a chatty plugin cannot flood the host log.
+/// Most guest output kept per call, for each of stdout, stderr and the log import; beyond it,
+/// output is dropped (and counted) so a chatty plugin cannot flood the host log.
 pub const MAX_GUEST_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// Who a call runs for; every guest log line carries these.
@@ -35,9 +34,10 @@ pub struct CallState {
     limiter: Limiter,
     deadline: Instant,
     tags: Tags,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: GuestOutput,
+    stderr: GuestOutput,
     logged_bytes: usize,
+    max_stack_bytes: usize,
 }
 
 impl WasiView for CallState {
@@ -91,20 +91,18 @@ pub struct Call {
 
 impl Call {
     /// Instantiates `pre` in a fresh store under `limits`, then arms the call's own budget.
+    /// `max_stack_bytes` is the engine's stack limit, reported if the guest overflows it.
     pub async fn start(
         pre: &ExtensionPre<CallState>,
         limits: &Limits,
         tags: Tags,
         permit: Option<OwnedSemaphorePermit>,
+        max_stack_bytes: usize,
     ) -> Result<Self, SandboxError> {
         let engine = pre.engine();
-        let stdout = MemoryOutputPipe::new(MAX_GUEST_OUTPUT_BYTES);
-        let stderr = MemoryOutputPipe::new(MAX_GUEST_OUTPUT_BYTES);
-        // No preopens, no env, no args, no sockets: nothing ambient.
-        let wasi = WasiCtx::builder()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let stdout = GuestOutput::new(MAX_GUEST_OUTPUT_BYTES);
+        let stderr = GuestOutput::new(MAX_GUEST_OUTPUT_BYTES);
+        let wasi = wasi::context(&stdout, &stderr);
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
@@ -114,6 +112,7 @@ impl Call {
             stdout,
             stderr,
             logged_bytes: 0,
+            max_stack_bytes,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -171,20 +170,35 @@ impl Call {
 
     fn forward_output(&mut self) {
         let data = self.store.data();
+        let (connector, request_id) = (&*data.tags.connector, &*data.tags.request_id);
         for (stream, pipe) in [("stdout", &data.stdout), ("stderr", &data.stderr)] {
-            let bytes = pipe.contents();
+            let (bytes, dropped) = pipe.contents();
             for line in String::from_utf8_lossy(&bytes)
                 .lines()
                 .filter(|l| !l.is_empty())
             {
-                tracing::info!(
+                tracing::info!(target: "plugin", connector, request_id, stream, "{line}");
+            }
+            if dropped > 0 {
+                tracing::warn!(
                     target: "plugin",
-                    connector = &*data.tags.connector,
-                    request_id = &*data.tags.request_id,
+                    connector,
+                    request_id,
                     stream,
-                    "{line}"
+                    dropped,
+                    "guest output over the per-call cap was dropped"
                 );
             }
+        }
+        if data.logged_bytes > MAX_GUEST_OUTPUT_BYTES {
+            let dropped = data.logged_bytes - MAX_GUEST_OUTPUT_BYTES;
+            tracing::warn!(
+                target: "plugin",
+                connector,
+                request_id,
+                dropped,
+                "guest log lines over the per-call cap were dropped"
+            );
         }
     }
 }
@@ -208,13 +222,20 @@ fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) ->
             limit_ms: limits.timeout_ms,
         },
         Some(Trap::StackOverflow) => SandboxError::StackOverflow {
-            limit: MAX_WASM_STACK,
+            limit: store.data().max_stack_bytes,
         },
         Some(trap) => SandboxError::Trap {
             message: describe_trap(&trap.to_string(), err, store),
         },
+        // Not a trap: the host refused to lift what the guest returned (a string that is not
+        // UTF-8, an out-of-range value, ...).
+        None if format!("{err:#}").to_ascii_lowercase().contains("utf-8") => {
+            SandboxError::InvalidOutput {
+                message: format!("{err:#}"),
+            }
+        }
         None => SandboxError::Trap {
-            message: describe_trap(&format!("{err}"), err, store),
+            message: describe_trap(&format!("{err:#}"), err, store),
         },
     }
 }
@@ -224,7 +245,7 @@ fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) ->
 /// the guest's panic and abort machinery are skipped so the first frame shown is the author's.
 fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) -> String {
     let mut message = what.to_string();
-    let stderr = store.data().stderr.contents();
+    let (stderr, _) = store.data().stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
     let lines: Vec<&str> = stderr
         .lines()

@@ -17,8 +17,9 @@ use super::call::CallState;
 /// without letting the HTTP layer run.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// The wasm stack limit (wasmtime's default); reported in stack-overflow errors.
-pub const MAX_WASM_STACK: usize = 512 * 1024;
+/// The default wasm stack limit (wasmtime's default). Engine-wide: wasmtime cannot set it per
+/// store, so it is a host setting, not a per-connector one.
+pub const DEFAULT_MAX_STACK_BYTES: usize = 512 * 1024;
 
 /// Largest linear memory any instance may reserve (4 GiB: all of wasm32). Per-call caps are
 /// enforced by the store's limiter; this only sizes the pool's virtual reservations.
@@ -26,7 +27,7 @@ const POOL_MAX_MEMORY_BYTES: usize = 4 << 30;
 
 /// Builds the engine configuration: component model, async, fuel, epochs, pooling allocator
 /// sized for `max_instances` concurrent instances.
-pub fn engine(max_instances: u32) -> anyhow::Result<Engine> {
+pub fn engine(max_instances: u32, max_stack_bytes: usize) -> anyhow::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         // JS and Python components hold up to ~40 core instances and a few memories each.
@@ -47,7 +48,9 @@ pub fn engine(max_instances: u32) -> anyhow::Result<Engine> {
         .wasm_component_model(true)
         .consume_fuel(true)
         .epoch_interruption(true)
-        .max_wasm_stack(MAX_WASM_STACK)
+        .max_wasm_stack(max_stack_bytes)
+        // Fiber stacks must hold the wasm stack plus host frames.
+        .async_stack_size(max_stack_bytes + 2 * 1024 * 1024)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
         .map_err(anyhow::Error::from)

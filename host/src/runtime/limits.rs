@@ -1,48 +1,87 @@
-//! Per-call limits: the one config struct, its defaults and why, per-connector overrides, and
-//! the store's resource limiter that records which cap a guest hit.
+//! Per-call limits: the one config struct, its defaults and why, the per-connector override
+//! (same fields, all optional, unknown keys refused), and the store's resource limiter that
+//! records which cap a guest hit.
 
 use serde::{Deserialize, Serialize};
 
 /// Fuel for one call. About 10× what a JavaScript guest needs for a 1000-record hook (~1 G
-/// units measured): a CPU bound well above honest work, far below "forever".
+/// units measured): a CPU bound well above honest work, far below "forever". The wall clock
+/// is the primary limit; fuel bounds CPU when a guest is descheduled.
 pub const DEFAULT_FUEL: u64 = 10_000_000_000;
 /// Wall-clock limit for one call. Integration hooks answer in milliseconds; 30 s leaves room
 /// for big pages while keeping a runaway from holding a core for long.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 /// Linear memory per instance. JS and Python guests need 16–32 MiB before any data; 256 MiB
-/// leaves room for a 50 MB request body parsed inside the guest.
+/// leaves room for a 50 MB request parsed inside the guest.
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 /// Table elements per table. JS guests need ≥ 10k.
 pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 20_000;
+/// Largest response a plugin may produce, whatever `maxResponseSize` the caller sends: the
+/// host holds a response in memory, so an operator bounds it. 64 MiB is above any realistic
+/// page (the protocol's default `maxResponseSize` is 5 MiB).
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest request body: the protocol's 50 MB (body-parser's `limit: '50mb'`).
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 50 * 1024 * 1024;
 /// Time allowed for instantiation (JS and Python guests run start code), separate from the
 /// call's own deadline so instantiation never eats the call's budget.
 pub const INSTANTIATE_TIMEOUT_MS: u64 = 10_000;
 /// Fuel allowed for instantiation, separate from the call's budget.
 pub const INSTANTIATE_FUEL: u64 = 2_000_000_000;
 
-/// The limits of one call. Every field can be overridden per connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// CPU budget in fuel units (≈ wasm instructions).
-    pub fuel: u64,
-    /// Wall-clock deadline in milliseconds.
-    pub timeout_ms: u64,
-    /// Linear-memory cap in bytes.
-    pub max_memory_bytes: u64,
-    /// Table-elements cap.
-    pub max_table_elements: u64,
+macro_rules! limits {
+    ($($(#[doc = $doc:literal])* $field:ident = $default:expr;)*) => {
+        /// The limits of one call. Every field can be overridden per connector.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct Limits {
+            $($(#[doc = $doc])* pub $field: u64,)*
+        }
+
+        impl Default for Limits {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        /// Overrides of some limits (a settings file, the command line, the environment);
+        /// unset fields keep the value they are applied to.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct LimitOverrides {
+            $($(#[doc = $doc])* #[arg(long, env)] pub $field: Option<u64>,)*
+        }
+
+        impl Limits {
+            /// These limits with `overrides` applied.
+            pub fn with(&self, overrides: &LimitOverrides) -> Self {
+                Self { $($field: overrides.$field.unwrap_or(self.$field),)* }
+            }
+        }
+    };
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            fuel: DEFAULT_FUEL,
-            timeout_ms: DEFAULT_TIMEOUT_MS,
-            max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
-            max_table_elements: DEFAULT_MAX_TABLE_ELEMENTS,
-        }
-    }
+limits! {
+    /// CPU budget in fuel units (≈ wasm instructions).
+    fuel = DEFAULT_FUEL;
+    /// Wall-clock deadline in milliseconds.
+    timeout_ms = DEFAULT_TIMEOUT_MS;
+    /// Linear-memory cap in bytes.
+    max_memory_bytes = DEFAULT_MAX_MEMORY_BYTES;
+    /// Table-elements cap.
+    max_table_elements = DEFAULT_MAX_TABLE_ELEMENTS;
+    /// Response-size cap in bytes, on top of the request's `maxResponseSize`.
+    max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
+    /// Request-body cap in bytes (never above the protocol's 50 MB).
+    max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
+}
+
+/// The settings file beside a module (`<id>.toml`, `diy.toml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// Limit overrides for this module's calls.
+    #[serde(default)]
+    pub limits: LimitOverrides,
 }
 
 /// The store's limiter: enforces the caps and remembers the first refusal so the outcome is
@@ -88,5 +127,26 @@ impl wasmtime::ResourceLimiter for Limiter {
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired as u64 <= self.max_table_elements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_field_by_field() {
+        let overrides: PluginSettings =
+            toml::from_str("[limits]\nfuel = 5\ntimeout_ms = 7\n").unwrap();
+        let limits = Limits::default().with(&overrides.limits);
+        assert_eq!((limits.fuel, limits.timeout_ms), (5, 7));
+        assert_eq!(limits.max_memory_bytes, DEFAULT_MAX_MEMORY_BYTES);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<PluginSettings>("[limits]\nfuell = 5\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `fuell`"), "{err}");
+        assert!(toml::from_str::<PluginSettings>("other = 1\n").is_err());
     }
 }

@@ -5,6 +5,7 @@ pub mod bindings;
 pub mod call;
 pub mod engine;
 pub mod limits;
+pub mod wasi;
 
 use std::sync::Arc;
 
@@ -25,19 +26,22 @@ pub struct Runtime {
     /// The linker every plugin is instantiated with.
     pub linker: Linker<CallState>,
     permits: Arc<Semaphore>,
+    max_stack_bytes: usize,
     _ticker: engine::EpochTicker,
 }
 
 impl Runtime {
-    /// Builds the runtime for at most `max_instances` concurrent instances; further calls wait.
-    pub fn new(max_instances: u32) -> anyhow::Result<Self> {
-        let engine = engine::engine(max_instances)?;
+    /// Builds the runtime for at most `max_instances` concurrent instances (further calls
+    /// wait) and a wasm stack of `max_stack_bytes`.
+    pub fn new(max_instances: u32, max_stack_bytes: usize) -> anyhow::Result<Self> {
+        let engine = engine::engine(max_instances, max_stack_bytes)?;
         let linker = engine::linker(&engine)?;
         let ticker = engine::EpochTicker::start(&engine);
         Ok(Self {
             engine,
             linker,
             permits: Arc::new(Semaphore::new(max_instances as usize)),
+            max_stack_bytes,
             _ticker: ticker,
         })
     }
@@ -50,6 +54,6 @@ impl Runtime {
         tags: Tags,
     ) -> Result<Call, SandboxError> {
         let permit = self.permits.clone().acquire_owned().await.ok();
-        Call::start(pre, limits, tags, permit).await
+        Call::start(pre, limits, tags, permit, self.max_stack_bytes).await
     }
 }

@@ -86,11 +86,11 @@ fn post_map_defaults(options: PostMapOptions) -> FnResult<Vec<MapResult>> {
         .into_iter()
         .enumerate()
         .map(|(i, mut record)| {
-            if let Some(obj) = record.as_object_mut() {
-                if !obj.contains_key("country") {
-                    let source = options.pre_map_data.get(i).and_then(|r| r.get("country"));
-                    obj.insert("country".into(), source.cloned().unwrap_or(json!("US")));
-                }
+            if let Some(obj) = record.as_object_mut()
+                && !obj.contains_key("country")
+            {
+                let source = options.pre_map_data.get(i).and_then(|r| r.get("country"));
+                obj.insert("country".into(), source.cloned().unwrap_or(json!("US")));
             }
             MapResult::data(record)
         })
