@@ -40,10 +40,8 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let runtime = Arc::new(runtime::Runtime::new(
-        config.max_instances,
-        config.max_stack_bytes,
-    )?);
+    let engine = runtime::engine::EngineOptions::new(config.max_instances, config.max_stack_bytes);
+    let runtime = Arc::new(runtime::Runtime::new(engine)?);
     let snapshot = registry::load_dir(&runtime, &config.plugins_dir, &config.limits).await?;
     let registry = Arc::new(registry::Registry::new(snapshot));
     let state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);

@@ -211,3 +211,27 @@ pub fn workspace_path(relative: &str) -> PathBuf {
         .join("..")
         .join(relative)
 }
+
+/// `n` realistic records of about 300 bytes each (ten fields, a nested object, an array,
+/// numbers and booleans), generated deterministically.
+pub fn records(n: usize) -> Vec<Value> {
+    const FIRST: [&str; 8] = ["Ada", "Grace", "Edsger", "Barbara", "Ken", "Frances", "Donald", "Radia"];
+    const CITY: [&str; 5] = ["Berlin", "Lagos", "Osaka", "Lima", "Austin"];
+    (0..n)
+        .map(|i| {
+            let first = FIRST[i % FIRST.len()];
+            serde_json::json!({
+                "id": format!("rec-{i:06}"),
+                "name": format!("{first} Example {i}"),
+                "email": format!("{}.{i}@example.com", first.to_lowercase()),
+                "phone": format!("(555) {:03}-{:04}", i % 1000, (i * 7919) % 10000),
+                "amount": ((i * 37) % 10_000) as f64 / 100.0,
+                "quantity": i % 17,
+                "active": i % 3 != 0,
+                "address": {"street": format!("{} Main St", 100 + i % 900), "city": CITY[i % CITY.len()], "zip": format!("{:05}", (i * 13) % 100_000)},
+                "tags": ["customer", if i % 2 == 0 { "retail" } else { "wholesale" }],
+                "createdAt": format!("2026-{:02}-{:02}T10:00:00Z", 1 + i % 12, 1 + i % 28),
+            })
+        })
+        .collect()
+}

@@ -10,6 +10,7 @@ use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Extension, ExtensionPre, log, types};
+use super::engine::EngineOptions;
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
 use super::wasi::{self, GuestOutput};
 use crate::error::SandboxError;
@@ -91,13 +92,13 @@ pub struct Call {
 
 impl Call {
     /// Instantiates `pre` in a fresh store under `limits`, then arms the call's own budget.
-    /// `max_stack_bytes` is the engine's stack limit, reported if the guest overflows it.
+    /// `engine` says which meters are on and the stack limit to report on overflow.
     pub async fn start(
         pre: &ExtensionPre<CallState>,
         limits: &Limits,
         tags: Tags,
         permit: Option<OwnedSemaphorePermit>,
-        max_stack_bytes: usize,
+        engine_options: &EngineOptions,
     ) -> Result<Self, SandboxError> {
         let engine = pre.engine();
         let stdout = GuestOutput::new(MAX_GUEST_OUTPUT_BYTES);
@@ -112,21 +113,25 @@ impl Call {
             stdout,
             stderr,
             logged_bytes: 0,
-            max_stack_bytes,
+            max_stack_bytes: engine_options.max_stack_bytes,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         // Every tick: yield to the executor (so the HTTP layer keeps running), or interrupt once
         // the deadline (instantiation's, then the call's) has passed.
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if Instant::now() >= ctx.data().deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store.set_epoch_deadline(1);
-        store.set_fuel(INSTANTIATE_FUEL).map_err(unavailable)?;
+        if engine_options.epochs {
+            store.epoch_deadline_callback(|ctx| {
+                Ok(if Instant::now() >= ctx.data().deadline {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                })
+            });
+            store.set_epoch_deadline(1);
+        }
+        if engine_options.fuel {
+            store.set_fuel(INSTANTIATE_FUEL).map_err(unavailable)?;
+        }
         let bindings = match pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings,
             Err(err) => {
@@ -136,7 +141,9 @@ impl Call {
                 });
             }
         };
-        store.set_fuel(limits.fuel).map_err(unavailable)?;
+        if engine_options.fuel {
+            store.set_fuel(limits.fuel).map_err(unavailable)?;
+        }
         let started = Instant::now();
         store.data_mut().deadline = started + Duration::from_millis(limits.timeout_ms);
         Ok(Self {
@@ -150,9 +157,8 @@ impl Call {
 
     /// Fuel used so far by the call (not counting instantiation).
     pub fn fuel_used(&self) -> u64 {
-        self.limits
-            .fuel
-            .saturating_sub(self.store.get_fuel().unwrap_or(0))
+        // Without fuel metering (benchmarks only) there is nothing to report.
+        self.store.get_fuel().map(|left| self.limits.fuel.saturating_sub(left)).unwrap_or(0)
     }
 
     /// Time since the call was armed.

@@ -25,9 +25,31 @@ pub const DEFAULT_MAX_STACK_BYTES: usize = 512 * 1024;
 /// enforced by the store's limiter; this only sizes the pool's virtual reservations.
 const POOL_MAX_MEMORY_BYTES: usize = 4 << 30;
 
-/// Builds the engine configuration: component model, async, fuel, epochs, pooling allocator
-/// sized for `max_instances` concurrent instances.
-pub fn engine(max_instances: u32, max_stack_bytes: usize) -> anyhow::Result<Engine> {
+/// Engine-wide settings (wasmtime cannot change these per store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Concurrent instances the pooling allocator is sized for.
+    pub max_instances: u32,
+    /// The wasm stack limit in bytes.
+    pub max_stack_bytes: usize,
+    /// Meter fuel (the CPU budget). Always on in production; off only to measure its cost.
+    pub fuel: bool,
+    /// Epoch interruption (the wall-clock deadline and the yields that keep the HTTP layer
+    /// responsive). Always on in production; off only to measure its cost.
+    pub epochs: bool,
+}
+
+impl EngineOptions {
+    /// Production options: fuel and epochs on.
+    pub fn new(max_instances: u32, max_stack_bytes: usize) -> Self {
+        Self { max_instances, max_stack_bytes, fuel: true, epochs: true }
+    }
+}
+
+/// Builds the engine configuration: component model, fuel, epochs, pooling allocator sized for
+/// `max_instances` concurrent instances.
+pub fn engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+    let EngineOptions { max_instances, max_stack_bytes, .. } = *options;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         // JS and Python components hold up to ~40 core instances and a few memories each.
@@ -46,8 +68,8 @@ pub fn engine(max_instances: u32, max_stack_bytes: usize) -> anyhow::Result<Engi
     let mut config = Config::new();
     config
         .wasm_component_model(true)
-        .consume_fuel(true)
-        .epoch_interruption(true)
+        .consume_fuel(options.fuel)
+        .epoch_interruption(options.epochs)
         .max_wasm_stack(max_stack_bytes)
         // Fiber stacks must hold the wasm stack plus host frames.
         .async_stack_size(max_stack_bytes + 2 * 1024 * 1024)

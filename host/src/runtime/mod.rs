@@ -25,23 +25,24 @@ pub struct Runtime {
     pub engine: Engine,
     /// The linker every plugin is instantiated with.
     pub linker: Linker<CallState>,
+    /// The engine-wide settings.
+    pub options: engine::EngineOptions,
     permits: Arc<Semaphore>,
-    max_stack_bytes: usize,
     _ticker: engine::EpochTicker,
 }
 
 impl Runtime {
-    /// Builds the runtime for at most `max_instances` concurrent instances (further calls
-    /// wait) and a wasm stack of `max_stack_bytes`.
-    pub fn new(max_instances: u32, max_stack_bytes: usize) -> anyhow::Result<Self> {
-        let engine = engine::engine(max_instances, max_stack_bytes)?;
+    /// Builds the runtime: at most `options.max_instances` concurrent instances (further calls
+    /// wait for a slot).
+    pub fn new(options: engine::EngineOptions) -> anyhow::Result<Self> {
+        let engine = engine::engine(&options)?;
         let linker = engine::linker(&engine)?;
         let ticker = engine::EpochTicker::start(&engine);
         Ok(Self {
             engine,
             linker,
-            permits: Arc::new(Semaphore::new(max_instances as usize)),
-            max_stack_bytes,
+            permits: Arc::new(Semaphore::new(options.max_instances as usize)),
+            options,
             _ticker: ticker,
         })
     }
@@ -54,6 +55,6 @@ impl Runtime {
         tags: Tags,
     ) -> Result<Call, SandboxError> {
         let permit = self.permits.clone().acquire_owned().await.ok();
-        Call::start(pre, limits, tags, permit, self.max_stack_bytes).await
+        Call::start(pre, limits, tags, permit, &self.options).await
     }
 }
