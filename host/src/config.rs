@@ -3,11 +3,13 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::registry::watcher::DEFAULT_DEBOUNCE;
 use crate::runtime::engine::DEFAULT_MAX_STACK_BYTES;
 use crate::runtime::limits::{LimitOverrides, Limits};
 
@@ -61,6 +63,18 @@ pub struct ServeArgs {
     /// Wasm stack limit in bytes, for every plugin [default: 524288].
     #[arg(long, env = "MAX_STACK_BYTES")]
     pub max_stack_bytes: Option<usize>,
+    /// Compile-cache directory [default: `<plugins>/.cache`].
+    #[arg(long, env = "CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not cache compiled plugins on disk.
+    #[arg(long, env = "NO_CACHE")]
+    pub no_cache: bool,
+    /// Quiet period before a change in the plugins directory is loaded, in ms [default: 100].
+    #[arg(long, env = "RELOAD_DEBOUNCE_MS")]
+    pub reload_debounce_ms: Option<u64>,
+    /// Load the plugins directory once at startup and never watch it.
+    #[arg(long, env = "NO_WATCH")]
+    pub no_watch: bool,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]
     pub limits: LimitOverrides,
@@ -101,13 +115,20 @@ pub struct ServeConfig {
     pub max_stack_bytes: usize,
     /// Default limits of every call.
     pub limits: Limits,
+    /// The compile-cache directory; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Quiet period before reloading after a change; `None` disables watching.
+    pub reload_debounce: Option<Duration>,
 }
 
 impl ServeConfig {
     /// A configuration with default settings and limits.
     pub fn new(plugins_dir: impl Into<PathBuf>, system_token: impl Into<String>) -> Self {
+        let plugins_dir = plugins_dir.into();
         Self {
-            plugins_dir: plugins_dir.into(),
+            cache_dir: Some(plugins_dir.join(".cache")),
+            reload_debounce: Some(DEFAULT_DEBOUNCE),
+            plugins_dir,
             system_token: system_token.into(),
             max_instances: DEFAULT_MAX_INSTANCES,
             max_stack_bytes: DEFAULT_MAX_STACK_BYTES,
@@ -131,6 +152,18 @@ impl ServeConfig {
             .or(file.max_stack_bytes)
             .unwrap_or(config.max_stack_bytes);
         config.limits = config.limits.with(&file.limits).with(&args.limits);
+        if let Some(dir) = &args.cache_dir {
+            config.cache_dir = Some(dir.clone());
+        }
+        if args.no_cache {
+            config.cache_dir = None;
+        }
+        if let Some(ms) = args.reload_debounce_ms {
+            config.reload_debounce = Some(Duration::from_millis(ms));
+        }
+        if args.no_watch {
+            config.reload_debounce = None;
+        }
         Ok(config)
     }
 }

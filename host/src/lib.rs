@@ -32,9 +32,9 @@ use tokio::net::TcpListener;
 
 pub use config::ServeConfig;
 
-/// Loads the plugins of `config.plugins_dir` and serves the protocol on `listener` until
-/// `shutdown` resolves; then stops accepting, answers 503 on the probes, and drains in-flight
-/// calls.
+/// Loads the plugins of `config.plugins_dir`, watches it for changes, and serves the protocol on
+/// `listener` until `shutdown` resolves; then stops accepting, answers 503 on the probes, and
+/// drains in-flight calls.
 pub async fn serve(
     listener: TcpListener,
     config: ServeConfig,
@@ -42,8 +42,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let engine = runtime::engine::EngineOptions::new(config.max_instances, config.max_stack_bytes);
     let runtime = Arc::new(runtime::Runtime::new(engine)?);
-    let snapshot = registry::load_dir(&runtime, &config.plugins_dir, &config.limits).await?;
-    let registry = Arc::new(registry::Registry::new(snapshot));
+    let registry_config = registry::RegistryConfig {
+        dir: config.plugins_dir.clone(),
+        limits: config.limits.clone(),
+        cache_dir: config.cache_dir.clone(),
+    };
+    let registry = Arc::new(registry::Registry::load(runtime.clone(), registry_config).await?);
+    let _watcher = match config.reload_debounce {
+        Some(debounce) => Some(registry::watcher::watch(registry.clone(), debounce)?),
+        None => None,
+    };
     let state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);
     let shutting_down = state.shutting_down.clone();
     let app = http::router(state);

@@ -5,15 +5,20 @@
 //!   every row of the error table with exact status, headers and body.
 //! - `kinds`: a roundtrip for every function kind, and options fields reaching the function.
 //! - `configuration`: diy vs connectors, and modules that must be refused.
+//! - `reload`: modules and settings that appear, change or disappear go live without a
+//!   restart or a failed request; broken files keep the previous version; the compile cache.
 //! - `sandbox`: hostile guests (loops, allocation, recursion, huge or invalid output, panics,
 //!   ambient access, contract violations) each stopped with their own code; per-connector
 //!   limits; the HTTP layer stays responsive; the server keeps serving.
+
+#![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
 
 mod macros;
 
 mod configuration;
 mod kinds;
 mod protocol;
+mod reload;
 mod sandbox;
 
 /// Every plugin crate under `plugins/` maps to a test that exercises it; a plugin added without

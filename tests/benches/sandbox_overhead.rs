@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use host::dispatch::Target;
-use host::registry::Plugin;
+use host::registry::{Module, Plugin};
 use host::runtime::bindings::{Group, Kind};
 use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
 use host::runtime::{Limits, Runtime, Tags};
@@ -42,12 +42,41 @@ async fn main() -> anyhow::Result<()> {
     println!("payload: 1000 records, {} bytes", options.get().len());
 
     let mut engines = Vec::new();
-    for (name, fuel, epochs) in [("neither", false, false), ("fuel", true, false), ("epochs", false, true), ("fuel+epochs", true, true)] {
-        let runtime = Runtime::new(EngineOptions { fuel, epochs, ..EngineOptions::new(4, DEFAULT_MAX_STACK_BYTES) })?;
-        let path = std::path::Path::new(integration_tests::DIY_EXAMPLE_WASM);
-        let plugin = Arc::new(Plugin::load(&runtime, "diy", path, Limits::default()).await?);
-        let target = Target { plugin, group: Group::Hooks, name: "preMapPhones".into(), kind: Kind::PreMap };
-        engines.push(Engine { name, runtime, target, medians: Vec::new() });
+    for (name, fuel, epochs) in [
+        ("neither", false, false),
+        ("fuel", true, false),
+        ("epochs", false, true),
+        ("fuel+epochs", true, true),
+    ] {
+        let runtime = Runtime::new(EngineOptions {
+            fuel,
+            epochs,
+            ..EngineOptions::new(4, DEFAULT_MAX_STACK_BYTES)
+        })?;
+        let path = std::path::PathBuf::from(integration_tests::DIY_EXAMPLE_WASM);
+        let bytes = std::fs::read(&path)?;
+        let limits = Limits::default();
+        let module = Module::load(&runtime, "diy", bytes, "bench".into(), &limits, None).await?;
+        let plugin = Arc::new(Plugin {
+            id: "diy".into(),
+            file: path,
+            module: Arc::new(module),
+            limits,
+            settings: None,
+            loaded_at: std::time::SystemTime::now(),
+        });
+        let target = Target {
+            plugin,
+            group: Group::Hooks,
+            name: "preMapPhones".into(),
+            kind: Kind::PreMap,
+        };
+        engines.push(Engine {
+            name,
+            runtime,
+            target,
+            medians: Vec::new(),
+        });
     }
 
     let mut fuel_used = 0;
@@ -56,9 +85,15 @@ async fn main() -> anyhow::Result<()> {
             let mut times = Vec::with_capacity(CALLS_PER_ROUND);
             for _ in 0..CALLS_PER_ROUND {
                 let started = Instant::now();
-                let tags = Tags { connector: "diy".into(), request_id: "bench".into() };
+                let tags = Tags {
+                    connector: "diy".into(),
+                    request_id: "bench".into(),
+                };
                 let plugin = &engine.target.plugin;
-                let mut call = engine.runtime.start(&plugin.pre, &plugin.limits, tags).await?;
+                let mut call = engine
+                    .runtime
+                    .start(plugin.pre(), &plugin.limits, tags)
+                    .await?;
                 let body = host::marshal::invoke(&mut call, &engine.target, &options).await?;
                 times.push(started.elapsed());
                 assert!(body.is_some_and(|b| b.len() > 100_000));
@@ -73,7 +108,12 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|");
     for engine in &engines {
         let m = median(engine.medians.clone());
-        println!("| {} | {:.2} ms | {:.2}× |", engine.name, m.as_secs_f64() * 1e3, m.as_secs_f64() / base.as_secs_f64());
+        println!(
+            "| {} | {:.2} ms | {:.2}× |",
+            engine.name,
+            m.as_secs_f64() * 1e3,
+            m.as_secs_f64() / base.as_secs_f64()
+        );
     }
     println!("fuel used per call: {fuel_used}");
     Ok(())

@@ -174,6 +174,13 @@ impl TestServer {
         .await
     }
 
+    /// Stops the server and hands back its plugins directory (for a restart).
+    pub async fn stop_and_keep_dir(mut self) -> anyhow::Result<tempfile::TempDir> {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir()?);
+        self.stop().await?;
+        Ok(dir)
+    }
+
     /// Stops the server and waits until it has drained.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -215,7 +222,9 @@ pub fn workspace_path(relative: &str) -> PathBuf {
 /// `n` realistic records of about 300 bytes each (ten fields, a nested object, an array,
 /// numbers and booleans), generated deterministically.
 pub fn records(n: usize) -> Vec<Value> {
-    const FIRST: [&str; 8] = ["Ada", "Grace", "Edsger", "Barbara", "Ken", "Frances", "Donald", "Radia"];
+    const FIRST: [&str; 8] = [
+        "Ada", "Grace", "Edsger", "Barbara", "Ken", "Frances", "Donald", "Radia",
+    ];
     const CITY: [&str; 5] = ["Berlin", "Lagos", "Osaka", "Lima", "Austin"];
     (0..n)
         .map(|i| {

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod envelope;
+pub mod listing;
 pub mod routes;
 
 use std::sync::Arc;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/livez", get(routes::probe))
         .route("/readyz", get(routes::probe))
         .route("/function", post(routes::function))
+        .route("/plugins", get(listing::list))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // The handler reads the body itself, up to the protocol's 50 MB.

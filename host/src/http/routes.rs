@@ -126,7 +126,7 @@ async fn call(
     };
     let mut call = state
         .runtime
-        .start(&target.plugin.pre, limits, tags)
+        .start(target.plugin.pre(), limits, tags)
         .await?;
     let result = marshal::invoke(&mut call, &target, options).await;
     span.record("fuel_used", call.fuel_used());

@@ -1,19 +1,29 @@
-//! The plugins directory turned into the live set of plugins.
+//! The plugins directory turned into the live set of plugins, and kept in step with it.
 //!
-//! `diy.wasm` serves DIY requests; `<_connectorId>.wasm` serves that connector. As in the
-//! original configuration, diy and connectors are exclusive: when `diy.wasm` is present, every
-//! other module is refused (and says why). A module that fails to load is refused with its
-//! reason; the others still serve.
+//! `diy.wasm` serves DIY requests; `<_connectorId>.wasm` serves that connector; `<id>.toml`
+//! beside a module overrides its limits. As in the original configuration, diy and connectors
+//! are exclusive: while `diy.wasm` is present every other module is refused (and says why).
+//!
+//! The directory is the source of truth: [`Registry::reconcile`] rescans it and publishes a new
+//! immutable [`Snapshot`]. A module whose bytes and settings did not change is kept as is; a
+//! changed one is compiled (or read from the compile cache) off the request path; a module that
+//! fails to load is reported and its previous version keeps serving; a removed file unloads.
+//! Requests hold the snapshot they started with, so in-flight calls finish on their version.
 
+pub mod cache;
 mod plugin;
+pub mod watcher;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use anyhow::Context as _;
+use sha2::{Digest, Sha256};
 
-pub use plugin::{GroupKey, Plugin, group_key};
+pub use cache::CompileCache;
+pub use plugin::{GroupKey, Module, Plugin, Source, group_key};
 
 use crate::runtime::limits::PluginSettings;
 use crate::runtime::{Limits, Runtime};
@@ -21,37 +31,116 @@ use crate::runtime::{Limits, Runtime};
 /// The file name of the DIY module.
 pub const DIY_FILE: &str = "diy.wasm";
 
-/// A module that was not loaded, and why.
+const REFUSED_FOR_DIY: &str = "diy.wasm is present: a host serves either diy or connectors, not \
+                               both (as the original configuration's diy and connectors fields)";
+
+/// Why a module file is not serving its current contents.
 #[derive(Debug, Clone)]
-pub struct Refused {
-    /// The file.
-    pub path: PathBuf,
-    /// Why it was refused (the full cause chain).
+pub struct Failure {
+    /// The full cause chain.
     pub reason: String,
+    /// When it was first seen.
+    pub at: SystemTime,
+    /// The file state that failed, so the same bytes and settings are not retried.
+    stamp: Option<Stamp>,
 }
 
-/// An immutable view of the loaded plugins; requests hold one for their whole duration.
+/// What identifies a module file's state cheaply: size and mtime of the `.wasm` and the
+/// settings file's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    settings: Option<String>,
+}
+
+/// An immutable view of the loaded plugins.
 #[derive(Default)]
 pub struct Snapshot {
     /// The DIY module, if `diy.wasm` is loaded.
     pub diy: Option<Arc<Plugin>>,
     /// Connector modules by `_connectorId`.
     pub connectors: BTreeMap<String, Arc<Plugin>>,
-    /// Modules that were refused.
-    pub refused: Vec<Refused>,
+    /// Module files that are refused or failed to load, by file name. A failed file whose
+    /// previous version still serves appears both here and among the plugins.
+    pub failures: BTreeMap<String, Failure>,
+    /// Increases with every reconcile.
+    pub generation: u64,
+    stamps: HashMap<String, Stamp>,
+}
+
+impl Snapshot {
+    /// The plugin serving `id` (`diy` for the DIY module).
+    pub fn plugin(&self, id: &str) -> Option<&Arc<Plugin>> {
+        if id == "diy" {
+            self.diy.as_ref()
+        } else {
+            self.connectors.get(id)
+        }
+    }
+
+    /// Every loaded plugin.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<Plugin>> {
+        self.diy.iter().chain(self.connectors.values())
+    }
+
+    fn insert(&mut self, plugin: Arc<Plugin>) {
+        if &*plugin.id == "diy" {
+            self.diy = Some(plugin);
+        } else {
+            self.connectors.insert(plugin.id.to_string(), plugin);
+        }
+    }
+}
+
+/// Where plugins come from and how they are loaded.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The plugins directory.
+    pub dir: PathBuf,
+    /// Default limits (a module's settings file overrides them).
+    pub limits: Limits,
+    /// The compile-cache directory; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The live set of plugins.
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
+    runtime: Arc<Runtime>,
+    config: RegistryConfig,
+    cache: Option<CompileCache>,
+    reconciling: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
-    /// A registry serving `snapshot`.
-    pub fn new(snapshot: Snapshot) -> Self {
-        Self {
-            current: RwLock::new(Arc::new(snapshot)),
+    /// Loads the plugins directory.
+    pub async fn load(runtime: Arc<Runtime>, config: RegistryConfig) -> anyhow::Result<Self> {
+        let cache = config.cache_dir.as_deref().and_then(|dir| {
+            match CompileCache::open(dir, &runtime.engine) {
+                Ok(cache) => Some(cache),
+                Err(err) => {
+                    tracing::warn!(error = %format!("{err:#}"), "compile cache disabled");
+                    None
+                }
+            }
+        });
+        let registry = Self {
+            current: RwLock::new(Arc::new(Snapshot::default())),
+            runtime,
+            config,
+            cache,
+            reconciling: tokio::sync::Mutex::new(()),
+        };
+        registry.reconcile().await?;
+        let snapshot = registry.current();
+        if snapshot.diy.is_none() && snapshot.connectors.is_empty() {
+            tracing::warn!(
+                dir = %registry.config.dir.display(),
+                "no plugin loaded: requests get configuration errors until a module is added"
+            );
         }
+        Ok(registry)
     }
 
     /// The current snapshot.
@@ -61,95 +150,222 @@ impl Registry {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+
+    /// The plugins directory.
+    pub fn dir(&self) -> &Path {
+        &self.config.dir
+    }
+
+    /// Brings the live set in step with the directory and publishes the result atomically.
+    pub async fn reconcile(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.reconciling.lock().await;
+        let prev = self.current();
+        let modules = scan(&self.config.dir)?;
+        let has_diy = modules.iter().any(|(id, _)| id == "diy");
+        let mut next = Snapshot {
+            generation: prev.generation + 1,
+            ..Snapshot::default()
+        };
+        let mut by_hash: HashMap<String, Arc<Module>> = prev
+            .plugins()
+            .map(|p| (p.module.hash.clone(), p.module.clone()))
+            .collect();
+
+        for (id, path) in modules {
+            let file = file_name(&path);
+            let previous = prev.plugin(&id).cloned();
+            if has_diy && id != "diy" {
+                let failure = failure(&prev, &file, REFUSED_FOR_DIY.to_string(), None);
+                if !prev.failures.contains_key(&file) {
+                    tracing::warn!(file, reason = REFUSED_FOR_DIY, "refused connector module");
+                }
+                next.failures.insert(file, failure);
+                continue;
+            }
+            let stamp = match stamp(&path) {
+                Ok(stamp) => stamp,
+                Err(err) => {
+                    next.failures.insert(
+                        file.clone(),
+                        failure(&prev, &file, format!("{err:#}"), None),
+                    );
+                    if let Some(p) = previous {
+                        next.insert(p);
+                    }
+                    continue;
+                }
+            };
+            // Unchanged since the last pass: keep the plugin (or the failure) as it is.
+            if prev.stamps.get(&file) == Some(&stamp) {
+                if let Some(failure) = prev.failures.get(&file) {
+                    next.failures.insert(file.clone(), failure.clone());
+                }
+                if let Some(p) = previous {
+                    next.insert(p);
+                }
+                next.stamps.insert(file, stamp);
+                continue;
+            }
+            if let Some(failed) = prev
+                .failures
+                .get(&file)
+                .filter(|f| f.stamp.as_ref() == Some(&stamp))
+            {
+                next.failures.insert(file.clone(), failed.clone());
+                if let Some(p) = previous {
+                    next.insert(p);
+                }
+                continue;
+            }
+            match self
+                .load_one(&id, &path, &stamp, previous.as_ref(), &mut by_hash)
+                .await
+            {
+                Ok(plugin) => {
+                    if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, &plugin)) {
+                        let action = if previous.is_some() {
+                            "replaced plugin"
+                        } else {
+                            "loaded plugin"
+                        };
+                        tracing::info!(
+                            id,
+                            file,
+                            hash = &plugin.module.hash[..12],
+                            source = ?plugin.module.source,
+                            functions = plugin.module.manifest.len(),
+                            "{action}"
+                        );
+                    }
+                    next.insert(plugin);
+                    next.stamps.insert(file, stamp);
+                }
+                Err(err) => {
+                    let reason = format!("{err:#}");
+                    let keeps = if previous.is_some() {
+                        "the previous version keeps serving"
+                    } else {
+                        "not loaded"
+                    };
+                    tracing::error!(id, file, %reason, "refused plugin module: {keeps}");
+                    next.failures
+                        .insert(file.clone(), failure(&prev, &file, reason, Some(stamp)));
+                    if let Some(p) = previous {
+                        next.insert(p);
+                    }
+                }
+            }
+        }
+        for gone in prev.plugins().filter(|p| next.plugin(&p.id).is_none()) {
+            tracing::info!(id = &*gone.id, "unloaded plugin");
+        }
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
+    async fn load_one(
+        &self,
+        id: &str,
+        path: &Path,
+        stamp: &Stamp,
+        previous: Option<&Arc<Plugin>>,
+        by_hash: &mut HashMap<String, Arc<Module>>,
+    ) -> anyhow::Result<Arc<Plugin>> {
+        let limits = match &stamp.settings {
+            Some(text) => {
+                let settings: PluginSettings = toml::from_str(text).with_context(|| {
+                    format!("settings file {}", path.with_extension("toml").display())
+                })?;
+                self.config.limits.with(&settings.limits)
+            }
+            None => self.config.limits.clone(),
+        };
+        let bytes = tokio::fs::read(path)
+            .await
+            .with_context(|| format!("reading {}", path.display()))?;
+        let hash = format!("{:x}", Sha256::digest(&bytes));
+        if let Some(p) = previous.filter(|p| p.module.hash == hash && p.limits == limits) {
+            // Touched but identical: never recompile, keep serving the same plugin.
+            return Ok(p.clone());
+        }
+        let module = match by_hash.get(&hash) {
+            Some(module) => module.clone(),
+            None => {
+                let module = Module::load(
+                    &self.runtime,
+                    id,
+                    bytes,
+                    hash.clone(),
+                    &limits,
+                    self.cache.as_ref(),
+                )
+                .await?;
+                let module = Arc::new(module);
+                by_hash.insert(hash, module.clone());
+                module
+            }
+        };
+        Ok(Arc::new(Plugin {
+            id: id.into(),
+            file: path.to_path_buf(),
+            module,
+            limits,
+            settings: stamp.settings.clone(),
+            loaded_at: SystemTime::now(),
+        }))
+    }
 }
 
-/// Loads every `.wasm` module of `dir`.
-pub async fn load_dir(runtime: &Runtime, dir: &Path, limits: &Limits) -> anyhow::Result<Snapshot> {
+/// A failure, keeping the time it was first seen if the reason is unchanged.
+fn failure(prev: &Snapshot, file: &str, reason: String, stamp: Option<Stamp>) -> Failure {
+    let at = prev
+        .failures
+        .get(file)
+        .filter(|f| f.reason == reason)
+        .map(|f| f.at)
+        .unwrap_or_else(SystemTime::now);
+    Failure { reason, at, stamp }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn stamp(path: &Path) -> anyhow::Result<Stamp> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    let settings_path = path.with_extension("toml");
+    let settings = match std::fs::read_to_string(&settings_path) {
+        Ok(text) => Some(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => {
+            return Err(err).with_context(|| format!("reading {}", settings_path.display()));
+        }
+    };
+    Ok(Stamp {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        settings,
+    })
+}
+
+/// The `.wasm` modules of `dir` as (id, path), sorted; hidden files and directories skipped.
+fn scan(dir: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let mut modules = Vec::new();
     let entries = std::fs::read_dir(dir)
         .with_context(|| format!("reading plugins directory {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
         let is_wasm = path.extension().is_some_and(|e| e == "wasm");
-        let hidden = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.starts_with('.'));
-        if is_wasm && !hidden && path.is_file() {
-            modules.push(path);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".");
+        if !is_wasm || name.starts_with('.') || !path.is_file() {
+            continue;
+        }
+        if let Some(id) = path.file_stem().and_then(|s| s.to_str()) {
+            modules.push((id.to_string(), path.clone()));
         }
     }
     modules.sort();
-    let has_diy = modules
-        .iter()
-        .any(|p| p.file_name().is_some_and(|n| n == DIY_FILE));
-
-    let mut snapshot = Snapshot::default();
-    for path in modules {
-        let Some(id) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
-        else {
-            continue;
-        };
-        let is_diy = id == "diy";
-        if has_diy && !is_diy {
-            let reason = "diy.wasm is present: a host serves either diy or connectors, not both \
-                          (as the original configuration's diy and connectors fields)";
-            tracing::warn!(path = %path.display(), reason, "refused connector module");
-            snapshot.refused.push(Refused {
-                path,
-                reason: reason.into(),
-            });
-            continue;
-        }
-        let loaded = match plugin_limits(&path, limits) {
-            Ok(limits) => Plugin::load(runtime, &id, &path, limits).await,
-            Err(err) => Err(err),
-        };
-        match loaded {
-            Ok(plugin) => {
-                tracing::info!(
-                    module = if is_diy { "diy" } else { "connector" },
-                    id,
-                    functions = plugin.manifest.len(),
-                    hash = &plugin.hash[..12],
-                    "loaded plugin"
-                );
-                let plugin = Arc::new(plugin);
-                if is_diy {
-                    snapshot.diy = Some(plugin);
-                } else {
-                    snapshot.connectors.insert(id, plugin);
-                }
-            }
-            Err(err) => {
-                let reason = format!("{err:#}");
-                tracing::error!(path = %path.display(), %reason, "refused plugin module");
-                snapshot.refused.push(Refused { path, reason });
-            }
-        }
-    }
-    if snapshot.diy.is_none() && snapshot.connectors.is_empty() {
-        tracing::warn!(dir = %dir.display(), "no plugin loaded: every request will be answered with a configuration error");
-    }
-    Ok(snapshot)
-}
-
-/// The limits of the module at `path`: `limits`, with the overrides of the settings file
-/// beside it (`<id>.toml`) when there is one. A settings file that does not parse, or names a
-/// key that does not exist, refuses the module: silently ignoring a limit is worse.
-pub fn plugin_limits(path: &Path, limits: &Limits) -> anyhow::Result<Limits> {
-    let settings_path = path.with_extension("toml");
-    let text = match std::fs::read_to_string(&settings_path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(limits.clone()),
-        Err(err) => {
-            return Err(err).with_context(|| format!("reading {}", settings_path.display()));
-        }
-    };
-    let settings: PluginSettings = toml::from_str(&text)
-        .with_context(|| format!("settings file {}", settings_path.display()))?;
-    Ok(limits.with(&settings.limits))
+    Ok(modules)
 }

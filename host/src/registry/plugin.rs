@@ -1,13 +1,16 @@
-//! One loaded plugin: its compiled component, pre-linked, and the manifest it declared.
+//! A loaded plugin: a compiled, pre-linked, validated [`Module`] (shared by every id that holds
+//! the same bytes) under an id, with that id's limits.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
-use sha2::{Digest, Sha256};
+use serde::Serialize;
 use wasmtime::component::Component;
 
+use super::cache::CompileCache;
 use crate::runtime::bindings::{ExtensionPre, FunctionInfo, Group};
 use crate::runtime::{CallState, Limits, Runtime, Tags};
 
@@ -31,44 +34,59 @@ pub fn group_key(group: &Group) -> GroupKey {
     )
 }
 
-/// A plugin ready to serve calls.
-pub struct Plugin {
-    /// `diy` or the `_connectorId`.
-    pub id: Arc<str>,
-    /// SHA-256 of the `.wasm` file, hex.
+/// Where a module's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// Compiled from the `.wasm` now.
+    Compiled,
+    /// Read from the on-disk compile cache.
+    Cache,
+}
+
+/// A compiled, linked and validated component, identified by the SHA-256 of its bytes.
+pub struct Module {
+    /// SHA-256 of the `.wasm` bytes, hex.
     pub hash: String,
-    /// Size of the `.wasm` file in bytes.
+    /// Size of the `.wasm` in bytes.
     pub size: u64,
     /// The component, pre-linked: each call instantiates it afresh.
     pub pre: ExtensionPre<CallState>,
     /// The manifest, as the plugin declared it.
     pub manifest: Vec<FunctionInfo>,
+    /// Where the compiled code came from.
+    pub source: Source,
     /// Group → function name → index into `manifest`.
     functions: HashMap<GroupKey, HashMap<String, usize>>,
-    /// The limits every call to this plugin runs under.
-    pub limits: Limits,
 }
 
-impl Plugin {
-    /// Compiles `path`, links it, and reads and validates its manifest.
+impl Module {
+    /// Compiles (or reads from `cache`) and links `bytes`, then reads and validates the
+    /// manifest by instantiating it once under `limits`.
     pub async fn load(
         runtime: &Runtime,
         id: &str,
-        path: &Path,
-        limits: Limits,
+        bytes: Vec<u8>,
+        hash: String,
+        limits: &Limits,
+        cache: Option<&CompileCache>,
     ) -> anyhow::Result<Self> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .with_context(|| format!("reading {}", path.display()))?;
-        let hash = format!("{:x}", Sha256::digest(&bytes));
         let size = bytes.len() as u64;
-        let engine = runtime.engine.clone();
-        // Compiling is CPU-heavy: keep it off the async workers that serve requests.
-        let component = tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-            .await
-            .context("the compile task failed")?
-            .map_err(anyhow::Error::from)
-            .context("not a valid WebAssembly component")?;
+        let cached = cache.and_then(|c| c.load(&runtime.engine, &hash));
+        let (component, source) = match cached {
+            Some(component) => (component, Source::Cache),
+            None => {
+                let engine = runtime.engine.clone();
+                // Compiling is CPU-heavy: keep it off the async workers that serve requests.
+                let component =
+                    tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
+                        .await
+                        .context("the compile task failed")?
+                        .map_err(anyhow::Error::from)
+                        .context("not a valid WebAssembly component")?;
+                (component, Source::Compiled)
+            }
+        };
         let instance_pre = runtime
             .linker
             .instantiate_pre(&component)
@@ -76,14 +94,17 @@ impl Plugin {
             .context("the component needs imports this host does not provide")?;
         let pre = ExtensionPre::new(instance_pre)
             .map_err(anyhow::Error::from)
-            .context("the component does not implement the integrator:extension world (manifest, hooks, wrappers, lifecycle)")?;
+            .context(
+                "the component does not implement the integrator:extension world \
+             (manifest, hooks, wrappers, lifecycle)",
+            )?;
 
         let tags = Tags {
             connector: id.into(),
             request_id: "load".into(),
         };
         let mut call = runtime
-            .start(&pre, &limits, tags)
+            .start(&pre, limits, tags)
             .await
             .context("instantiating the plugin")?;
         let result = call
@@ -95,28 +116,52 @@ impl Plugin {
             .finish(result)
             .context("reading the plugin's manifest")?;
         let functions = index(&manifest)?;
+        // Only a module that validated is worth caching.
+        if let (Some(cache), Source::Compiled) = (cache, source) {
+            cache.store(&hash, &component);
+        }
         Ok(Self {
-            id: id.into(),
             hash,
             size,
             pre,
             manifest,
+            source,
             functions,
-            limits,
         })
+    }
+}
+
+/// A plugin serving calls under an id.
+pub struct Plugin {
+    /// `diy` or the `_connectorId`.
+    pub id: Arc<str>,
+    /// The `.wasm` file it was loaded from.
+    pub file: PathBuf,
+    /// The compiled module.
+    pub module: Arc<Module>,
+    /// The limits every call to this plugin runs under.
+    pub limits: Limits,
+    /// The settings file's text when it was loaded (to notice changes).
+    pub settings: Option<String>,
+    /// When this version started serving.
+    pub loaded_at: SystemTime,
+}
+
+impl Plugin {
+    /// The component, pre-linked.
+    pub fn pre(&self) -> &ExtensionPre<CallState> {
+        &self.module.pre
     }
 
     /// Whether the module has this group (the root always exists).
     pub fn has_group(&self, group: &GroupKey) -> bool {
-        group.is_none() || self.functions.contains_key(group)
+        group.is_none() || self.module.functions.contains_key(group)
     }
 
     /// The manifest entry of `name` in `group`, if the plugin has it.
     pub fn function(&self, group: &GroupKey, name: &str) -> Option<&FunctionInfo> {
-        self.functions
-            .get(group)
-            .and_then(|fns| fns.get(name))
-            .map(|&i| &self.manifest[i])
+        let index = *self.module.functions.get(group)?.get(name)?;
+        self.module.manifest.get(index)
     }
 }
 

@@ -158,7 +158,10 @@ impl Call {
     /// Fuel used so far by the call (not counting instantiation).
     pub fn fuel_used(&self) -> u64 {
         // Without fuel metering (benchmarks only) there is nothing to report.
-        self.store.get_fuel().map(|left| self.limits.fuel.saturating_sub(left)).unwrap_or(0)
+        self.store
+            .get_fuel()
+            .map(|left| self.limits.fuel.saturating_sub(left))
+            .unwrap_or(0)
     }
 
     /// Time since the call was armed.

@@ -42,14 +42,23 @@ pub struct EngineOptions {
 impl EngineOptions {
     /// Production options: fuel and epochs on.
     pub fn new(max_instances: u32, max_stack_bytes: usize) -> Self {
-        Self { max_instances, max_stack_bytes, fuel: true, epochs: true }
+        Self {
+            max_instances,
+            max_stack_bytes,
+            fuel: true,
+            epochs: true,
+        }
     }
 }
 
 /// Builds the engine configuration: component model, fuel, epochs, pooling allocator sized for
 /// `max_instances` concurrent instances.
 pub fn engine(options: &EngineOptions) -> anyhow::Result<Engine> {
-    let EngineOptions { max_instances, max_stack_bytes, .. } = *options;
+    let EngineOptions {
+        max_instances,
+        max_stack_bytes,
+        ..
+    } = *options;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         // JS and Python components hold up to ~40 core instances and a few memories each.

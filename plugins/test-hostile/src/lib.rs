@@ -163,8 +163,14 @@ fn ok(options: Value) -> FnResult<Value> {
     Ok(json!({ "ok": true, "options": options }))
 }
 
+/// Says which plugin this is (the reload tests swap modules and watch the answer change).
+fn whoami(_options: Value) -> FnResult<Value> {
+    Ok(json!("hostile"))
+}
+
 fn register(plugin: &mut Plugin) {
     plugin
+        .root("whoami", json(whoami))
         .utility("spin", json(spin))
         .utility("work", json(work))
         .utility("hoard", json(hoard))

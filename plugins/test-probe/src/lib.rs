@@ -81,8 +81,14 @@ fn chatty(_options: Value) -> FnResult<Value> {
     Ok(json!("logged"))
 }
 
+/// Says which plugin this is (the reload tests swap modules and watch the answer change).
+fn whoami(_options: Value) -> FnResult<Value> {
+    Ok(json!("probe"))
+}
+
 fn register(plugin: &mut Plugin) {
     plugin
+        .root("whoami", json(whoami))
         .utility("echo", json(echo))
         .utility("fail", json(fail))
         .utility("sized", json(sized))

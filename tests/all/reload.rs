@@ -1,0 +1,269 @@
+//! Hot reload: modules (and their settings) that appear, change or disappear in the plugins
+//! directory go live without a restart and without failing a single request; a broken file
+//! never takes a working connector down; restarts use the compile cache.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use integration_tests::{FLAT_EXAMPLE_WASM, TEST_HOSTILE_WASM, TEST_PROBE_WASM, TOKEN, TestServer};
+use serde_json::{Value, json};
+
+/// Polls `check` until it holds, for up to 20 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// Replaces `dest` the way deploy tools do: write a temporary file, then rename over.
+fn replace_atomically(source: &str, dest: &Path) {
+    let tmp = dest.with_extension("wasm.partial");
+    std::fs::copy(source, &tmp).unwrap();
+    std::fs::rename(&tmp, dest).unwrap();
+}
+
+async fn whoami(server: &TestServer, connector: &str) -> (u16, String) {
+    let r = server
+        .call(&json!({"_connectorId": connector, "function": "whoami", "options": {}}))
+        .await;
+    (r.status, r.text)
+}
+
+async fn listing(server: &TestServer) -> Value {
+    let r = server.get(&format!("/plugins?access_token={TOKEN}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()
+}
+
+fn entry<'a>(listing: &'a Value, id: &str) -> Option<&'a Value> {
+    listing["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_a_module_under_load_drops_no_request() {
+    let server = Arc::new(TestServer::start(&[("conn.wasm", TEST_PROBE_WASM)]).await);
+    let dest = server.plugins_dir().join("conn.wasm");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (calls, failures) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (server, stop, calls, failures) = (
+                server.clone(),
+                stop.clone(),
+                calls.clone(),
+                failures.clone(),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, text) = whoami(&server, "conn").await;
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    if status != 200 || !(text == r#""probe""# || text == r#""hostile""#) {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("failed call: {status} {text}");
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for (round, (source, expected)) in [
+        (TEST_HOSTILE_WASM, "hostile"),
+        (TEST_PROBE_WASM, "probe"),
+        (TEST_HOSTILE_WASM, "hostile"),
+        (TEST_PROBE_WASM, "probe"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if round % 2 == 0 {
+            replace_atomically(source, &dest);
+        } else {
+            // In place, as `cp` does: truncate, then write.
+            std::fs::copy(source, &dest).unwrap();
+        }
+        let want = format!("\"{expected}\"");
+        eventually(&format!("round {round} serves {expected}"), || async {
+            whoami(&server, "conn").await.1 == want
+        })
+        .await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let calls = calls.load(Ordering::Relaxed);
+    assert!(calls > 20, "the clients kept calling ({calls} calls)");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "no request failed across {calls} calls"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_file_keeps_the_previous_version_serving() {
+    let server = TestServer::start(&[("conn.wasm", TEST_PROBE_WASM)]).await;
+    let dest = server.plugins_dir().join("conn.wasm");
+    std::fs::write(&dest, b"not a component at all").unwrap();
+    eventually("the listing reports the load error", || async {
+        entry(&listing(&server).await, "conn").is_some_and(|p| !p["lastError"].is_null())
+    })
+    .await;
+    let l = listing(&server).await;
+    let conn = entry(&l, "conn").unwrap();
+    assert!(
+        conn["lastError"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid WebAssembly component"),
+        "{conn}"
+    );
+    assert_eq!(
+        whoami(&server, "conn").await,
+        (200, r#""probe""#.to_string())
+    );
+
+    // Fixed: the new version loads and the error clears.
+    replace_atomically(TEST_HOSTILE_WASM, &dest);
+    eventually("the fixed module serves", || async {
+        whoami(&server, "conn").await.1 == r#""hostile""#
+    })
+    .await;
+    assert!(entry(&listing(&server).await, "conn").unwrap()["lastError"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_that_appear_and_disappear_load_and_unload() {
+    let server = TestServer::start(&[("conn.wasm", TEST_PROBE_WASM)]).await;
+    replace_atomically(
+        FLAT_EXAMPLE_WASM,
+        &server.plugins_dir().join("newcomer.wasm"),
+    );
+    eventually("the new connector serves", || async {
+        let r = server
+            .call(&json!({"_connectorId": "newcomer", "function": "greet", "options": {}}))
+            .await;
+        r.status == 200
+    })
+    .await;
+
+    std::fs::remove_file(server.plugins_dir().join("conn.wasm")).unwrap();
+    eventually("the removed connector is unknown", || async {
+        let r = server
+            .call(&json!({"_connectorId": "conn", "function": "whoami", "options": {}}))
+            .await;
+        r.status == 422 && r.json()["errors"][0]["code"] == "invalid_field"
+    })
+    .await;
+    assert!(entry(&listing(&server).await, "conn").is_none());
+    // The other connector never noticed.
+    let r = server
+        .call(&json!({"_connectorId": "newcomer", "function": "greet", "options": {}}))
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settings_changes_apply_and_bad_settings_keep_the_previous_limits() {
+    let server = TestServer::start(&[("conn.wasm", TEST_HOSTILE_WASM)]).await;
+    let work = json!({"_connectorId": "conn", "type": "utility", "function": "work", "options": {"iterations": 2_000_000}});
+    assert_eq!(server.call(&work).await.status, 200);
+    let hash_before = entry(&listing(&server).await, "conn").unwrap()["hash"].clone();
+
+    std::fs::write(
+        server.plugins_dir().join("conn.toml"),
+        "[limits]\nfuel = 1_000_000\n",
+    )
+    .unwrap();
+    eventually("the new fuel budget applies", || async {
+        let r = server.call(&work).await;
+        r.status == 422 && r.json()["errors"][0]["code"] == "fuel_exhausted"
+    })
+    .await;
+    let l = listing(&server).await;
+    let conn = entry(&l, "conn").unwrap();
+    assert_eq!(conn["limits"]["fuel"], 1_000_000);
+    assert_eq!(conn["hash"], hash_before, "same module, new limits");
+
+    // A typo is refused; the last good limits stay.
+    std::fs::write(
+        server.plugins_dir().join("conn.toml"),
+        "[limits]\nfuell = 5\n",
+    )
+    .unwrap();
+    eventually("the typo is reported", || async {
+        entry(&listing(&server).await, "conn").is_some_and(|p| !p["lastError"].is_null())
+    })
+    .await;
+    let l = listing(&server).await;
+    let conn = entry(&l, "conn").unwrap();
+    assert!(
+        conn["lastError"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `fuell`"),
+        "{conn}"
+    );
+    assert_eq!(conn["limits"]["fuel"], 1_000_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listing_needs_the_token_and_describes_each_plugin() {
+    let server = TestServer::start(&[("conn.wasm", FLAT_EXAMPLE_WASM)]).await;
+    let r = server.get("/plugins").await;
+    assert_eq!(r.status, 401);
+    let l = listing(&server).await;
+    assert_eq!(l["mode"], "connectors");
+    let conn = entry(&l, "conn").unwrap();
+    assert_eq!(conn["file"], "conn.wasm");
+    assert_eq!(
+        conn["size"],
+        std::fs::metadata(FLAT_EXAMPLE_WASM).unwrap().len()
+    );
+    assert_eq!(conn["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        conn["functions"],
+        json!([{"name": "greet", "group": "root", "kind": "json"}])
+    );
+    assert_eq!(conn["limits"]["timeout_ms"], 30_000);
+    assert!(conn["loadedAt"].as_str().unwrap().ends_with('Z'));
+    assert!(conn["lastError"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_uses_the_compile_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(FLAT_EXAMPLE_WASM, dir.path().join("a.wasm")).unwrap();
+    std::fs::copy(TEST_PROBE_WASM, dir.path().join("b.wasm")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_path_buf();
+
+    let first = TestServer::start_in(dir, |c| c.cache_dir = Some(cache_dir.clone())).await;
+    let l = listing(&first).await;
+    assert_eq!(entry(&l, "a").unwrap()["source"], "compiled");
+    assert_eq!(entry(&l, "b").unwrap()["source"], "compiled");
+    let dir = first.stop_and_keep_dir().await.unwrap();
+
+    let second = TestServer::start_in(dir, |c| c.cache_dir = Some(cache_dir.clone())).await;
+    let l = listing(&second).await;
+    assert_eq!(entry(&l, "a").unwrap()["source"], "cache");
+    assert_eq!(entry(&l, "b").unwrap()["source"], "cache");
+    let r = second
+        .call(&json!({"_connectorId": "b", "function": "whoami", "options": {}}))
+        .await;
+    assert_eq!((r.status, r.text.as_str()), (200, r#""probe""#));
+}
