@@ -1,7 +1,9 @@
 //! A roundtrip for every function kind through the real server, and the guarantee that no
 //! `options` field is dropped on the way to the function.
 
-use integration_tests::{DIY_EXAMPLE_WASM, FLAT_EXAMPLE_WASM, TEST_PROBE_WASM, TestServer};
+use integration_tests::{
+    BENCH_WASM, DIY_EXAMPLE_WASM, FLAT_EXAMPLE_WASM, TEST_PROBE_WASM, TestServer,
+};
 use serde_json::{Value, json};
 
 use crate::eqjson;
@@ -350,4 +352,39 @@ pub(crate) async fn flat_module_functions_live_at_the_root() {
         .call(&json!({"diy": true, "type": "hook", "function": "greet", "options": {}}))
         .await;
     assert_eq!(r.json()["errors"][0]["code"], "object_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+pub(crate) async fn bench_workload_functions_do_what_benchmarks_md_says() {
+    let server = TestServer::start(&[("diy.wasm", BENCH_WASM)]).await;
+    let records = integration_tests::records(3);
+    let out = call(&server, "hook", "preMapUpper", json!({"data": records})).await;
+    assert_eq!(out.as_array().unwrap().len(), 3);
+    for (i, result) in out.as_array().unwrap().iter().enumerate() {
+        let mut expected = records[i].clone();
+        expected["name"] = json!(records[i]["name"].as_str().unwrap().to_uppercase());
+        expected["processed"] = json!(true);
+        eqjson!(result.clone(), json!({"data": expected}));
+    }
+    let out = call(
+        &server,
+        "hook",
+        "echo",
+        json!({"data": records, "other": 1}),
+    )
+    .await;
+    eqjson!(out, Value::Array(records.clone()));
+    let out = call(
+        &server,
+        "hook",
+        "postSubmitIds",
+        json!({
+            "responseData": [{"statusCode": 200, "id": "a1"}, {"statusCode": 422, "errors": []}],
+        }),
+    )
+    .await;
+    eqjson!(
+        out,
+        json!([{"statusCode": 200, "id": "ok-a1"}, {"statusCode": 422, "errors": []}])
+    );
 }

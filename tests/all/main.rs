@@ -25,6 +25,7 @@ mod sandbox;
 /// one fails to compile here.
 mod by_plugin {
     pub(crate) use crate::configuration::connectors_are_served_by_id as connector_example;
+    pub(crate) use crate::kinds::bench_workload_functions_do_what_benchmarks_md_says as bench;
     pub(crate) use crate::kinds::diy_example_every_kind_roundtrips as diy_example;
     pub(crate) use crate::kinds::flat_module_functions_live_at_the_root as flat_example;
     pub(crate) use crate::kinds::unknown_and_mistyped_fields_reach_the_function as test_probe;

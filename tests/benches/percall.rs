@@ -1,0 +1,169 @@
+//! Per-call overhead of the sandbox, in process (no HTTP), in one run.
+//!
+//! `cargo bench -p integration-tests --bench percall`
+//!
+//! - instantiate only: a fresh store and instance of the bench plugin, with fuel, epoch
+//!   deadline and limits armed (what every call pays before any work);
+//! - instantiate + trivial call: the above plus a free-form call that returns `null`;
+//! - host marshalling for N records: options → typed WIT values, and a preMap result → the
+//!   response JSON, without a guest (what the host adds around the guest);
+//! - the whole preMapUpper call for N records, against the same transformation done natively
+//!   in Rust (parse, transform, serialise) in the same run.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use host::dispatch::Target;
+use host::marshal::fields::Fields;
+use host::marshal::output;
+use host::registry::{Module, Plugin};
+use host::runtime::bindings::{Group, Kind, hooks};
+use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
+use host::runtime::{Limits, Runtime, Tags};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+fn median_of(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn raw(v: &Value) -> Box<RawValue> {
+    serde_json::from_str(&v.to_string()).expect("valid JSON")
+}
+
+fn tags() -> Tags {
+    Tags {
+        connector: "diy".into(),
+        request_id: "bench".into(),
+    }
+}
+
+fn native_pre_map_upper(options: &str) -> String {
+    let mut options: Value = serde_json::from_str(options).expect("valid");
+    let records = match options["data"].take() {
+        Value::Array(records) => records,
+        _ => Vec::new(),
+    };
+    let out: Vec<Value> = records
+        .into_iter()
+        .map(|mut record| {
+            if let Some(obj) = record.as_object_mut() {
+                if let Some(Value::String(name)) = obj.get_mut("name") {
+                    *name = name.to_uppercase();
+                }
+                obj.insert("processed".into(), Value::Bool(true));
+            }
+            serde_json::json!({ "data": record })
+        })
+        .collect();
+    serde_json::to_string(&out).expect("serialisable")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let runtime = Runtime::new(EngineOptions::new(8, DEFAULT_MAX_STACK_BYTES))?;
+    let path = std::path::PathBuf::from(integration_tests::BENCH_WASM);
+    let limits = Limits::default();
+    let module = Module::load(
+        &runtime,
+        "diy",
+        std::fs::read(&path)?,
+        "bench".into(),
+        &limits,
+        None,
+    )
+    .await?;
+    let plugin = Arc::new(Plugin {
+        id: "diy".into(),
+        file: path,
+        module: Arc::new(module),
+        limits: limits.clone(),
+        settings: None,
+        loaded_at: std::time::SystemTime::now(),
+    });
+    let target = |name: &str, kind| Target {
+        plugin: plugin.clone(),
+        group: Group::Hooks,
+        name: name.into(),
+        kind,
+    };
+
+    println!("| measure | median |");
+    println!("|---|---|");
+
+    let mut times = Vec::new();
+    for _ in 0..3000 {
+        let t = Instant::now();
+        let call = runtime.start(plugin.pre(), &limits, tags()).await?;
+        drop(call);
+        times.push(t.elapsed());
+    }
+    println!("| instantiate only | {} |", us(median_of(times)));
+
+    let echo = target("echo", Kind::Json);
+    let trivial = raw(&serde_json::json!({}));
+    let mut times = Vec::new();
+    for _ in 0..3000 {
+        let t = Instant::now();
+        let mut call = runtime.start(plugin.pre(), &limits, tags()).await?;
+        let out = host::marshal::invoke(&mut call, &echo, &trivial).await?;
+        times.push(t.elapsed());
+        assert_eq!(out.as_deref(), Some("null"));
+    }
+    println!("| instantiate + trivial call | {} |", us(median_of(times)));
+
+    let upper = target("preMapUpper", Kind::PreMap);
+    for n in [1usize, 100, 1000] {
+        let options =
+            raw(&serde_json::json!({ "data": integration_tests::records(n), "bearerToken": "x" }));
+        let iterations = if n == 1000 { 200 } else { 1000 };
+
+        let mut times = Vec::new();
+        for _ in 0..iterations {
+            let t = Instant::now();
+            let mut fields = Fields::of(&options).expect("an object");
+            let data = fields.list("data").expect("a list");
+            let context = fields.context();
+            let results: Vec<hooks::MapResult> = data
+                .into_iter()
+                .map(|d| hooks::MapResult {
+                    data: Some(d),
+                    errors: Vec::new(),
+                })
+                .collect();
+            let text = output::map_results(&results)?;
+            times.push(t.elapsed());
+            assert!(text.len() > context.extra.len());
+        }
+        println!(
+            "| host marshalling, N={n} (options in, result out) | {} |",
+            us(median_of(times))
+        );
+
+        let mut sandboxed = Vec::new();
+        let mut native = Vec::new();
+        for _ in 0..iterations {
+            let t = Instant::now();
+            let mut call = runtime.start(plugin.pre(), &limits, tags()).await?;
+            let out = host::marshal::invoke(&mut call, &upper, &options).await?;
+            sandboxed.push(t.elapsed());
+            let t = Instant::now();
+            let expected = native_pre_map_upper(options.get());
+            native.push(t.elapsed());
+            assert_eq!(out.map(|o| o.len()), Some(expected.len()));
+        }
+        let (s, nat) = (median_of(sandboxed), median_of(native));
+        println!(
+            "| preMapUpper N={n}: sandboxed call / native | {} / {} ({:.2}× native) |",
+            us(s),
+            us(nat),
+            s.as_secs_f64() / nat.as_secs_f64()
+        );
+    }
+    Ok(())
+}
