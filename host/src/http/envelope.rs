@@ -26,12 +26,9 @@ impl<'a> Envelope<'a> {
         let malformed = |err: serde_json::Error| ApiError::MalformedJson(err.to_string());
         match text.trim_start().as_bytes().first() {
             None => Ok(empty),
-            Some(b'{') => {
-                let raw: &'a RawValue = serde_json::from_str(text).map_err(malformed)?;
-                Ok(Self {
-                    fields: Fields::of(raw),
-                })
-            }
+            Some(b'{') => Ok(Self {
+                fields: Some(Fields::parse(text).map_err(malformed)?),
+            }),
             Some(b'[') => {
                 serde_json::from_str::<IgnoredAny>(text).map_err(malformed)?;
                 Ok(empty)

@@ -42,8 +42,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
 impl<'a> Fields<'a> {
     /// The fields of `raw`, or `None` if it is not a JSON object.
     pub fn of(raw: &'a RawValue) -> Option<Self> {
-        let entries: Entries<'a> = serde_json::from_str(raw.get()).ok()?;
-        Some(Self {
+        Self::parse(raw.get()).ok()
+    }
+
+    /// Parses a JSON object text in one pass (validating all of it, keeping each value as a
+    /// slice of `text`).
+    pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        let entries: Entries<'a> = serde_json::from_str(text)?;
+        Ok(Self {
             entries: entries.0.into_iter().map(|(k, v)| (k, v, false)).collect(),
         })
     }

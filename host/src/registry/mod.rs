@@ -84,11 +84,14 @@ impl Snapshot {
         self.diy.iter().chain(self.connectors.values())
     }
 
-    fn insert(&mut self, plugin: Arc<Plugin>) {
-        if &*plugin.id == "diy" {
-            self.diy = Some(plugin);
-        } else {
-            self.connectors.insert(plugin.id.to_string(), plugin);
+    /// Serves `plugin` (if any) under its id.
+    fn keep(&mut self, plugin: Option<Arc<Plugin>>) {
+        match plugin {
+            Some(p) if &*p.id == "diy" => self.diy = Some(p),
+            Some(p) => {
+                self.connectors.insert(p.id.to_string(), p);
+            }
+            None => {}
         }
     }
 }
@@ -175,13 +178,17 @@ impl Registry {
             let file = file_name(&path);
             let previous = prev.plugin(&id).cloned();
             if has_diy && id != "diy" {
-                let failure = failure(&prev, &file, REFUSED_FOR_DIY.to_string(), None);
                 if !prev.failures.contains_key(&file) {
                     tracing::warn!(file, reason = REFUSED_FOR_DIY, "refused connector module");
                 }
-                next.failures.insert(file, failure);
+                next.failures.insert(
+                    file.clone(),
+                    failure(&prev, &file, REFUSED_FOR_DIY.into(), None),
+                );
                 continue;
             }
+            // From here on, whatever happens, the previous version (if any) is not dropped
+            // unless a new one replaces it.
             let stamp = match stamp(&path) {
                 Ok(stamp) => stamp,
                 Err(err) => {
@@ -189,32 +196,25 @@ impl Registry {
                         file.clone(),
                         failure(&prev, &file, format!("{err:#}"), None),
                     );
-                    if let Some(p) = previous {
-                        next.insert(p);
-                    }
+                    next.keep(previous);
                     continue;
                 }
             };
-            // Unchanged since the last pass: keep the plugin (or the failure) as it is.
-            if prev.stamps.get(&file) == Some(&stamp) {
-                if let Some(failure) = prev.failures.get(&file) {
-                    next.failures.insert(file.clone(), failure.clone());
-                }
-                if let Some(p) = previous {
-                    next.insert(p);
-                }
-                next.stamps.insert(file, stamp);
-                continue;
-            }
-            if let Some(failed) = prev
+            // Nothing new to try when the file is as it was when it last loaded, or as it was
+            // when it last failed: keep the plugin and the failure as they are.
+            let unchanged = prev.stamps.get(&file) == Some(&stamp);
+            let known_failure = prev
                 .failures
                 .get(&file)
-                .filter(|f| f.stamp.as_ref() == Some(&stamp))
-            {
-                next.failures.insert(file.clone(), failed.clone());
-                if let Some(p) = previous {
-                    next.insert(p);
+                .filter(|f| f.stamp.as_ref() == Some(&stamp));
+            if unchanged || known_failure.is_some() {
+                if let Some(failure) = known_failure {
+                    next.failures.insert(file.clone(), failure.clone());
                 }
+                if unchanged {
+                    next.stamps.insert(file, stamp);
+                }
+                next.keep(previous);
                 continue;
             }
             match self
@@ -237,7 +237,7 @@ impl Registry {
                             "{action}"
                         );
                     }
-                    next.insert(plugin);
+                    next.keep(Some(plugin));
                     next.stamps.insert(file, stamp);
                 }
                 Err(err) => {
@@ -250,9 +250,7 @@ impl Registry {
                     tracing::error!(id, file, %reason, "refused plugin module: {keeps}");
                     next.failures
                         .insert(file.clone(), failure(&prev, &file, reason, Some(stamp)));
-                    if let Some(p) = previous {
-                        next.insert(p);
-                    }
+                    next.keep(previous);
                 }
             }
         }
