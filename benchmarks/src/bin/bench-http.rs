@@ -201,6 +201,20 @@ fn body(function: &str, n: usize) -> Value {
     json!({"diy": true, "type": "hook", "function": function, "options": options})
 }
 
+/// JSON equality where numbers compare by value (`12.0` from Rust equals `12` from JavaScript).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| {
@@ -280,10 +294,15 @@ fn main() -> anyhow::Result<()> {
                     Ok(serde_json::from_slice(&text)?)
                 })
                 .collect::<anyhow::Result<_>>()?;
-            anyhow::ensure!(
-                answers.iter().all(|a| *a == answers[0]),
-                "servers disagree on {function} N={n}"
-            );
+            for (server, answer) in servers.iter().zip(&answers) {
+                anyhow::ensure!(
+                    same(answer, &answers[1]),
+                    "{} disagrees with node on {function} N={n}: {} vs {}",
+                    server.name,
+                    answer.to_string().chars().take(300).collect::<String>(),
+                    answers[1].to_string().chars().take(300).collect::<String>()
+                );
+            }
             for &c in &levels {
                 let mut row = Vec::new();
                 for server in &servers {
