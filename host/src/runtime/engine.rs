@@ -97,9 +97,11 @@ pub fn engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .context("configuring the wasmtime engine")
 }
 
-/// Bytes of each linear memory reset in place rather than decommitted: a Rust guest touches
-/// well under 4 MiB per call; JS and Python guests touch more and pay an madvise beyond it.
-const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
+/// Bytes of each linear memory reset in place rather than decommitted. Small calls (the ones
+/// where the madvise cost dominates) touch well under 2 MiB; bigger calls pay one madvise for
+/// the rest, amortised over their work. Resident memory grows by at most this much per pooled
+/// slot in use (BENCHMARKS.md: 2 MiB and 16 MiB gave the same throughput).
+const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 
 /// Bytes of each table reset in place (JS guests have ~10k-element tables: 80 KiB).
 const TABLE_KEEP_RESIDENT: usize = 128 << 10;
