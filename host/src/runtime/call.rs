@@ -135,8 +135,19 @@ impl Call {
         let bindings = match pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings,
             Err(err) => {
+                // Instantiation runs under its own budget, so name that budget, not the call's.
                 return Err(match classify(&err, &store, limits) {
                     SandboxError::Trap { message } => SandboxError::Unavailable { message },
+                    SandboxError::FuelExhausted { .. } => SandboxError::Unavailable {
+                        message: format!(
+                            "its start-up code used all {INSTANTIATE_FUEL} fuel units allowed for instantiation"
+                        ),
+                    },
+                    SandboxError::Timeout { .. } => SandboxError::Unavailable {
+                        message: format!(
+                            "its start-up code ran longer than the {INSTANTIATE_TIMEOUT_MS} ms allowed for instantiation"
+                        ),
+                    },
                     other => other,
                 });
             }
