@@ -190,7 +190,7 @@ where
 {
     let from = |o: hooks::PostMapOptions| {
         Ok(PostMapOptions {
-            pre_map_data: parse_list(o.pre_map_data, "preMapData")?,
+            pre_map_data: Records::from_json(o.pre_map_data),
             post_map_data: parse_list(o.post_map_data, "postMapData")?,
             context: convert::context(o.context)?,
         })
@@ -207,8 +207,8 @@ pub fn post_submit(
 ) -> Function {
     let from = |o: hooks::PostSubmitOptions| {
         Ok(PostSubmitOptions {
-            pre_map_data: parse_list(o.pre_map_data, "preMapData")?,
-            post_map_data: parse_list(o.post_map_data, "postMapData")?,
+            pre_map_data: Records::from_json(o.pre_map_data),
+            post_map_data: Records::from_json(o.post_map_data),
             response_data: parse_list(o.response_data, "responseData")?,
             context: convert::context(o.context)?,
         })
@@ -227,7 +227,7 @@ pub fn post_response_map(
     let from = |o: hooks::PostResponseMapOptions| {
         Ok(PostResponseMapOptions {
             post_response_map_data: parse_list(o.post_response_map_data, "postResponseMapData")?,
-            response_data: parse_list(o.response_data, "responseData")?,
+            response_data: Records::from_json(o.response_data),
             one_to_many: o.one_to_many,
             path_to_many: o.path_to_many,
             context: convert::context(o.context)?,
@@ -316,7 +316,7 @@ pub fn import(
     let from = |o: wrappers::ImportOptions| {
         Ok(ImportOptions {
             connection: parse_opt(o.connection, "connection")?,
-            pre_map_data: parse_list(o.pre_map_data, "preMapData")?,
+            pre_map_data: Records::from_json(o.pre_map_data),
             post_map_data: parse_list(o.post_map_data, "postMapData")?,
             context: convert::context(o.context)?,
         })

@@ -98,6 +98,92 @@ pub struct Context {
     pub extra: Map<String, Value>,
 }
 
+/// A list of records that is parsed only when the function first reads it.
+///
+/// Contracts pass several lists (postSubmit gets preMapData, postMapData and responseData) and
+/// most functions read one: the others are never parsed. Use it as a slice of `Value`
+/// (`records.get(i)`, `records.iter()`, `records.len()`), or [`Records::parse`] into your own
+/// type, or [`Records::raw`] for the JSON text of one record.
+pub struct Records {
+    raw: Vec<String>,
+    parsed: std::sync::OnceLock<Vec<Value>>,
+}
+
+impl Records {
+    /// Records from their JSON texts.
+    pub fn from_json(raw: Vec<String>) -> Self {
+        Self {
+            raw,
+            parsed: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// How many records there are (without parsing them).
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The JSON text of record `i`.
+    pub fn raw(&self, i: usize) -> Option<&str> {
+        self.raw.get(i).map(String::as_str)
+    }
+
+    /// Every record parsed into `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> FnResult<Vec<T>> {
+        self.raw
+            .iter()
+            .map(|r| serde_json::from_str(r).map_err(FnError::from))
+            .collect()
+    }
+}
+
+impl std::ops::Deref for Records {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        // The host hands over slices of a request body it already validated as JSON, so a
+        // record parses; one that does not (nesting deeper than serde_json allows) reads as null.
+        self.parsed.get_or_init(|| {
+            self.raw
+                .iter()
+                .map(|r| serde_json::from_str(r).unwrap_or(Value::Null))
+                .collect()
+        })
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = &'a Value;
+    type IntoIter = std::slice::Iter<'a, Value>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl Clone for Records {
+    fn clone(&self) -> Self {
+        Self::from_json(self.raw.clone())
+    }
+}
+
+impl PartialEq for Records {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// preSavePage options: invoked before saving a page of data fetched by the export.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreSavePageOptions<R = Value> {
@@ -144,8 +230,8 @@ pub struct PreMapOptions<R = Value> {
 /// postMap options: invoked after the fields have been mapped.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostMapOptions<R = Value> {
-    /// 'preMapData' - the page of records before it was mapped.
-    pub pre_map_data: Vec<Value>,
+    /// 'preMapData' - the page of records before it was mapped (parsed on first use).
+    pub pre_map_data: Records,
     /// 'postMapData' - the page of records after it was mapped.
     pub post_map_data: Vec<R>,
     /// Ids, settings, token and every other field.
@@ -196,10 +282,10 @@ impl<R> MapResult<R> {
 /// postSubmit options: invoked after the records are processed by the import.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostSubmitOptions {
-    /// 'preMapData' - the page of records before it was mapped.
-    pub pre_map_data: Vec<Value>,
-    /// 'postMapData' - the page of records after it was mapped.
-    pub post_map_data: Vec<Value>,
+    /// 'preMapData' - the page of records before it was mapped (parsed on first use).
+    pub pre_map_data: Records,
+    /// 'postMapData' - the page of records after it was mapped (parsed on first use).
+    pub post_map_data: Records,
     /// 'responseData' - one response per record:
     /// {statusCode, errors, ignored, id, _json, dataURI}.
     pub response_data: Vec<Value>,
@@ -212,8 +298,8 @@ pub struct PostSubmitOptions {
 pub struct PostResponseMapOptions {
     /// 'postResponseMapData' - the page of records after response mapping.
     pub post_response_map_data: Vec<Value>,
-    /// 'responseData' - the responses for the page of data.
-    pub response_data: Vec<Value>,
+    /// 'responseData' - the responses for the page of data (parsed on first use).
+    pub response_data: Records,
     /// 'oneToMany' - as configured on your export/import resource.
     pub one_to_many: Option<bool>,
     /// 'pathToMany' - as configured on your export/import resource.
@@ -290,8 +376,8 @@ pub struct ExportResponse {
 pub struct ImportOptions {
     /// 'connection' - {encrypted: {...}, unencrypted: {...}}.
     pub connection: Option<Value>,
-    /// 'preMapData' - the values used for mapping.
-    pub pre_map_data: Vec<Value>,
+    /// 'preMapData' - the values used for mapping (parsed on first use).
+    pub pre_map_data: Records,
     /// 'postMapData' - the values obtained after mapping.
     pub post_map_data: Vec<Value>,
     /// Ids, settings, configuration, token and every other field.
