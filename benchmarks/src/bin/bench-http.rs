@@ -2,7 +2,8 @@
 //! the Node reference (integrator-extension behind express, `benchmarks/node`) and the native
 //! Rust ceiling (`native-ceiling`), each its own process on loopback, loaded by `wrk`.
 //!
-//! `scripts/bench.sh` builds everything and runs this; `bench-http --duration 8 --quick`.
+//! `scripts/bench.sh` builds everything and runs this;
+//! `bench-http [--duration 8] [--quick] [--only preMapUpper|echo|postSubmitIds]`.
 //!
 //! For each server, function, record count N and concurrency: requests/s, p50 and p99 latency
 //! (wrk's, over the whole run), peak RSS of the server process during that cell (VmHWM, reset
@@ -225,6 +226,7 @@ fn main() -> anyhow::Result<()> {
     };
     let seconds: u64 = flag("--duration").map_or(Ok(8), |v| v.parse())?;
     let quick = args.iter().any(|a| a == "--quick");
+    let only = flag("--only");
     let root = root();
     let release = root.join("target/release");
     let work = tempfile::tempdir()?;
@@ -271,6 +273,9 @@ fn main() -> anyhow::Result<()> {
     let cs: &[usize] = if quick { &[16] } else { &[1, 16, 64] };
     let mut cells = Vec::new();
     for function in ["preMapUpper", "echo", "postSubmitIds"] {
+        if only.as_deref().is_some_and(|o| o != function) {
+            continue;
+        }
         for &n in ns {
             // The full concurrency sweep for the typical hook; one level for the others.
             let levels: Vec<usize> = if function == "preMapUpper" {
