@@ -10,7 +10,7 @@ fn main() {
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("workspace root").to_path_buf();
     let plugins = root.join("plugins");
-    for watched in ["plugins", "guest-sdk", "wit"] {
+    for watched in ["plugins", "plugins-js", "guest-sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -78,6 +78,7 @@ fn main() {
             file.display().to_string()
         ));
     }
+    generated.push_str(&build_js_plugins(&root));
     generated.push_str("/// Calls `$mac!(crate_name, CONSTANT)` for every plugin crate.\n#[macro_export]\nmacro_rules! foreach_plugin {\n    ($mac:ident) => {\n");
     for name in &names {
         let ident = name.replace('-', "_");
@@ -89,4 +90,50 @@ fn main() {
     generated.push_str("    };\n}\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("plugins.rs");
     std::fs::write(dest, generated).expect("writing plugins.rs");
+}
+
+/// Builds every `plugins-js/<name>/functions.js` with the JavaScript SDK (`guest-sdk/js`) and
+/// returns the constants (`JS_<NAME>_WASM`). Installs the SDK's npm packages when missing.
+fn build_js_plugins(root: &std::path::Path) -> String {
+    let sdk = root.join("guest-sdk").join("js");
+    if !sdk
+        .join("node_modules")
+        .join("@bytecodealliance")
+        .join("componentize-js")
+        .exists()
+    {
+        let status = Command::new("npm")
+            .current_dir(&sdk)
+            .args(["ci", "--no-audit", "--no-fund"])
+            .status()
+            .expect("running npm ci in guest-sdk/js (is Node.js installed?)");
+        assert!(status.success(), "npm ci in guest-sdk/js failed");
+    }
+    let out_dir = root.join("target").join("guests").join("js");
+    std::fs::create_dir_all(&out_dir).expect("creating target/guests/js");
+    let mut names: Vec<String> = std::fs::read_dir(root.join("plugins-js"))
+        .expect("plugins-js/")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("functions.js").exists())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    let mut generated = String::new();
+    for name in names {
+        let out = out_dir.join(format!("{name}.wasm"));
+        let status = Command::new("node")
+            .arg(sdk.join("build.mjs"))
+            .arg(root.join("plugins-js").join(&name).join("functions.js"))
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .expect("running node guest-sdk/js/build.mjs");
+        assert!(status.success(), "building plugins-js/{name} failed");
+        let constant = format!("JS_{}_WASM", name.replace('-', "_").to_uppercase());
+        generated.push_str(&format!(
+            "/// `plugins-js/{name}/functions.js` built to a component.\npub const {constant}: &str = {:?};\n",
+            out.display().to_string()
+        ));
+    }
+    generated
 }

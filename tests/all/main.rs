@@ -5,6 +5,8 @@
 //!   every row of the error table with exact status, headers and body.
 //! - `kinds`: a roundtrip for every function kind, and options fields reaching the function.
 //! - `configuration`: diy vs connectors, and modules that must be refused.
+//! - `javascript`: a Celigo-style JavaScript module built with `guest-sdk/js`, unchanged:
+//!   results, errors, dates, non-serialisable results, a runaway loop stopped.
 //! - `reload`: modules and settings that appear, change or disappear go live without a
 //!   restart or a failed request; broken files keep the previous version; the compile cache.
 //! - `sandbox`: hostile guests (loops, allocation, recursion, huge or invalid output, panics,
@@ -16,6 +18,7 @@
 mod macros;
 
 mod configuration;
+mod javascript;
 mod kinds;
 mod protocol;
 mod reload;
@@ -31,6 +34,10 @@ mod by_plugin {
     pub(crate) use crate::kinds::unknown_and_mistyped_fields_reach_the_function as test_probe;
     pub(crate) use crate::sandbox::every_contract_violation_is_reported as test_hostile;
 }
+
+/// The JavaScript example (`plugins-js/diy-example`) has its test too.
+#[allow(unused_imports)]
+use javascript::a_celigo_module_runs_unchanged as _;
 
 macro_rules! assert_test_exists {
     ($name:ident, $constant:ident) => {

@@ -69,6 +69,9 @@ impl TestServer {
         let mut config = host::ServeConfig::new(dir.path(), TOKEN);
         // Small pools: many test servers run at once.
         config.max_instances = 8;
+        // One compile cache for the whole run: each module is compiled once, not per server
+        // (a JavaScript component takes tens of seconds in a debug build).
+        config.cache_dir = Some(workspace_path("target/test-compile-cache"));
         adjust(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -91,7 +94,8 @@ impl TestServer {
     }
 
     async fn wait_ready(&self) {
-        for _ in 0..600 {
+        // A cold compile of a JavaScript component takes tens of seconds in a debug build.
+        for _ in 0..6000 {
             let ready = self
                 .client
                 .get(format!("{}/readyz", self.base))

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+// Builds a Celigo-style JavaScript extension module into a component for extension-host.
+//
+//   node guest-sdk/js/build.mjs functions.js -o functions.wasm
+//
+// The module is used as it is (CommonJS `exports`/`module.exports`, callbacks or promises).
+// Dependencies must be bundled into the one file: `require` is not available in the sandbox.
+import { componentize } from '@bytecodealliance/componentize-js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const outIndex = args.indexOf('-o');
+const input = args.find((a, i) => !a.startsWith('-') && i !== outIndex + 1);
+if (!input || outIndex < 0 || !args[outIndex + 1]) {
+  process.stderr.write('usage: build.mjs <functions.js> -o <out.wasm>\n');
+  process.exit(2);
+}
+const output = resolve(args[outIndex + 1]);
+
+const source = await readFile(resolve(input), 'utf8');
+const runtime = await readFile(join(here, 'runtime.js'), 'utf8');
+const wrapped = runtime.split('/*__EXTENSION_MODULE__*/').join(source);
+const work = await mkdtemp(join(tmpdir(), 'extension-js-'));
+try {
+  const sourcePath = join(work, 'extension-module.js');
+  await writeFile(sourcePath, wrapped);
+  const started = Date.now();
+  const { component } = await componentize({
+    sourcePath,
+    witPath: join(here, '..', '..', 'wit'),
+    worldName: 'extension',
+    // Plugins get no network: link against wasmtime-wasi alone.
+    disableFeatures: ['http', 'fetch-event']
+  });
+  await writeFile(output, component);
+  process.stderr.write(`built ${output} (${component.length} bytes) in ${Date.now() - started} ms\n`);
+} finally {
+  await rm(work, { recursive: true, force: true });
+}

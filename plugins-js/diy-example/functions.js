@@ -1,0 +1,66 @@
+'use strict'
+// A DIY extension module written for express-integrator-extension, unchanged: the same preMap
+// phone normalisation as plugins/diy-example, plus functions that exercise the original's
+// semantics (callbacks, promises, errors, dates, non-serialisable results, a runaway loop).
+
+function normalisePhone (raw) {
+  const digits = String(raw).replace(/\D/g, '')
+  if (String(raw).trim().startsWith('+') && digits.length >= 8 && digits.length <= 15) return '+' + digits
+  if (digits.length === 10) return '+1' + digits
+  if (digits.length === 11 && digits.startsWith('1')) return '+' + digits
+  return null
+}
+
+exports.hooks = {
+  preMapPhones: function (options, callback) {
+    return callback(null, options.data.map(function (record) {
+      if (record.phone === undefined) return { data: record }
+      const phone = normalisePhone(record.phone)
+      if (!phone) {
+        return { errors: [{ code: 'invalid_phone', message: "'" + record.phone + "' is not a phone number", source: 'preMapPhones' }] }
+      }
+      return { data: Object.assign({}, record, { phone: phone }) }
+    }))
+  },
+
+  postSubmitEnrich: async function (options) {
+    return options.responseData.map(function (response, i) {
+      const source = options.preMapData[i] && options.preMapData[i].id
+      ;(response.errors || []).forEach(function (e) { e.message = e.message + ' (source record ' + JSON.stringify(source) + ')' })
+      return response
+    })
+  },
+
+  delta: function (options, callback) {
+    console.log('delta export window', options.lastExportDateTime, options.currentExportDateTime)
+    callback(null, {
+      lastIsDate: options.lastExportDateTime instanceof Date,
+      last: options.lastExportDateTime.toISOString(),
+      year: options.currentExportDateTime.getUTCFullYear()
+    })
+  },
+
+  failWithCode: function (options, callback) {
+    const err = new Error('The vendor API rejected the page.')
+    err.code = 'vendor_rejected'
+    callback(err)
+  },
+
+  failWithName: function (options, callback) {
+    callback(new TypeError('Cannot read properties of undefined'))
+  },
+
+  notSerializable: function (options, callback) {
+    callback(null, { when: new Date(0) })
+  },
+
+  spin: function () {
+    for (;;) {}
+  }
+}
+
+exports.settings = {
+  persistSettings: function (options, callback) {
+    callback(null, { success: true, saved: Object.keys(options.pending || {}).length })
+  }
+}
