@@ -299,15 +299,6 @@ pub fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-/// The error travels on as a response extension so the logging layer can record its cause.
-#[derive(Clone, Debug)]
-pub struct LoggedError {
-    /// The wire code.
-    pub code: String,
-    /// The full cause, for operators.
-    pub detail: String,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -325,10 +316,6 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static("invalid system token"),
             );
         }
-        response.extensions_mut().insert(LoggedError {
-            code: self.code(),
-            detail: self.to_string(),
-        });
         response
     }
 }

@@ -45,23 +45,8 @@ fn tags() -> Tags {
 
 fn native_pre_map_upper(options: &str) -> String {
     let mut options: Value = serde_json::from_str(options).expect("valid");
-    let records = match options["data"].take() {
-        Value::Array(records) => records,
-        _ => Vec::new(),
-    };
-    let out: Vec<Value> = records
-        .into_iter()
-        .map(|mut record| {
-            if let Some(obj) = record.as_object_mut() {
-                if let Some(Value::String(name)) = obj.get_mut("name") {
-                    *name = name.to_uppercase();
-                }
-                obj.insert("processed".into(), Value::Bool(true));
-            }
-            serde_json::json!({ "data": record })
-        })
-        .collect();
-    serde_json::to_string(&out).expect("serialisable")
+    serde_json::to_string(&integration_tests::native::pre_map_upper(&mut options))
+        .expect("serialisable")
 }
 
 #[tokio::main]

@@ -248,3 +248,45 @@ pub fn records(n: usize) -> Vec<Value> {
         })
         .collect()
 }
+
+/// The benchmark workload (`plugins/bench`) done natively, without a sandbox: the ceiling the
+/// benchmarks compare against (`native-ceiling`, `benches/percall.rs`).
+pub mod native {
+    use serde_json::{Value, json};
+
+    /// `options.data` with each record's `name` upper-cased and `processed: true`, as
+    /// `[{data: record}]`.
+    pub fn pre_map_upper(options: &mut Value) -> Value {
+        let records = match options["data"].take() {
+            Value::Array(records) => records,
+            _ => Vec::new(),
+        };
+        Value::Array(
+            records
+                .into_iter()
+                .map(|mut record| {
+                    if let Some(obj) = record.as_object_mut() {
+                        if let Some(Value::String(name)) = obj.get_mut("name") {
+                            *name = name.to_uppercase();
+                        }
+                        obj.insert("processed".into(), Value::Bool(true));
+                    }
+                    json!({ "data": record })
+                })
+                .collect(),
+        )
+    }
+
+    /// `options.responseData` with each `id` prefixed `ok-`.
+    pub fn post_submit_ids(options: &mut Value) -> Value {
+        let mut responses = options["responseData"].take();
+        if let Some(items) = responses.as_array_mut() {
+            for response in items {
+                if let Some(Value::String(id)) = response.get_mut("id") {
+                    id.insert_str(0, "ok-");
+                }
+            }
+        }
+        responses
+    }
+}

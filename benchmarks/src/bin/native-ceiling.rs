@@ -8,41 +8,8 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
-
-fn pre_map_upper(options: &mut Value) -> Value {
-    let data = options["data"].take();
-    let records = match data {
-        Value::Array(records) => records,
-        _ => Vec::new(),
-    };
-    Value::Array(
-        records
-            .into_iter()
-            .map(|mut record| {
-                if let Some(obj) = record.as_object_mut() {
-                    if let Some(Value::String(name)) = obj.get_mut("name") {
-                        *name = name.to_uppercase();
-                    }
-                    obj.insert("processed".into(), Value::Bool(true));
-                }
-                json!({ "data": record })
-            })
-            .collect(),
-    )
-}
-
-fn post_submit_ids(options: &mut Value) -> Value {
-    let mut responses = options["responseData"].take();
-    if let Some(items) = responses.as_array_mut() {
-        for response in items {
-            if let Some(Value::String(id)) = response.get_mut("id") {
-                id.insert_str(0, "ok-");
-            }
-        }
-    }
-    responses
-}
+use integration_tests::native;
+use serde_json::Value;
 
 async fn function(
     token: std::sync::Arc<str>,
@@ -67,9 +34,9 @@ async fn function(
     };
     let mut options = request["options"].take();
     let result = match request["function"].as_str() {
-        Some("preMapUpper") => pre_map_upper(&mut options),
+        Some("preMapUpper") => native::pre_map_upper(&mut options),
         Some("echo") => options["data"].take(),
-        Some("postSubmitIds") => post_submit_ids(&mut options),
+        Some("postSubmitIds") => native::post_submit_ids(&mut options),
         _ => return (StatusCode::UNPROCESSABLE_ENTITY, json_type, b"{}".to_vec()),
     };
     (

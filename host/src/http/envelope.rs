@@ -17,7 +17,7 @@ impl<'a> Envelope<'a> {
     /// Parses a body. As body-parser: a non-JSON content type or an empty body reads as `{}`;
     /// strict mode accepts only an object or an array (an array has no fields).
     pub fn parse(body: &'a [u8], is_json: bool) -> Result<Self, ApiError> {
-        let empty = Self { fields: None };
+        let empty = Self::empty();
         if !is_json {
             return Ok(empty);
         }
@@ -37,6 +37,11 @@ impl<'a> Envelope<'a> {
                 "the body must be a JSON object or array".to_string(),
             )),
         }
+    }
+
+    /// An envelope with no fields (what a body that is not JSON reads as).
+    pub fn empty() -> Self {
+        Self { fields: None }
     }
 
     /// A field's raw JSON text.

@@ -52,6 +52,21 @@ fn settle<T>(call: &mut Call, returned: Returned<T>) -> Result<T, ApiError> {
     call.finish(returned)?.map_err(function_error)
 }
 
+/// A function that returns one JSON value.
+fn settle_json(call: &mut Call, returned: Returned<String>) -> Result<Option<String>, ApiError> {
+    output::value(&settle(call, returned)?).map(Some)
+}
+
+/// A function that returns a JSON value or nothing (an empty 200).
+fn settle_optional_json(
+    call: &mut Call,
+    returned: Returned<Option<String>>,
+) -> Result<Option<String>, ApiError> {
+    settle(call, returned)?
+        .map(|text| output::value(&text))
+        .transpose()
+}
+
 struct Ctx<'t> {
     target: &'t Target,
     id: FunctionId,
@@ -112,7 +127,7 @@ pub async fn invoke(
                 .integrator_extension_plugin()
                 .call_invoke(&mut call.store, id, &options.get().to_string())
                 .await;
-            settle(call, r)?.map(|t| output::value(&t)).transpose()
+            settle_optional_json(call, r)
         }
         Kind::PreSavePage => {
             let mut f = cx.fields(options)?;
@@ -283,7 +298,7 @@ pub async fn invoke(
                 .integrator_extension_lifecycle()
                 .call_step(&mut call.store, id, &o)
                 .await;
-            settle(call, r)?.map(|t| output::value(&t)).transpose()
+            settle_optional_json(call, r)
         }
         Kind::FormInit => {
             let mut f = cx.fields(options)?;
@@ -299,7 +314,7 @@ pub async fn invoke(
                 .integrator_extension_lifecycle()
                 .call_form_init(&mut call.store, id, &o)
                 .await;
-            output::value(&settle(call, r)?).map(Some)
+            settle_json(call, r)
         }
         Kind::PreSave => {
             let mut f = cx.fields(options)?;
@@ -312,7 +327,7 @@ pub async fn invoke(
                 .integrator_extension_lifecycle()
                 .call_pre_save(&mut call.store, id, &o)
                 .await;
-            output::value(&settle(call, r)?).map(Some)
+            settle_json(call, r)
         }
         Kind::InitChild => {
             let mut f = cx.fields(options)?;
@@ -325,7 +340,7 @@ pub async fn invoke(
                 .integrator_extension_lifecycle()
                 .call_init_child(&mut call.store, id, &o)
                 .await;
-            output::value(&settle(call, r)?).map(Some)
+            settle_json(call, r)
         }
         Kind::Update => {
             let mut f = cx.fields(options)?;
@@ -338,7 +353,7 @@ pub async fn invoke(
                 .integrator_extension_lifecycle()
                 .call_update(&mut call.store, id, &o)
                 .await;
-            settle(call, r)?.map(|t| output::value(&t)).transpose()
+            settle_optional_json(call, r)
         }
         Kind::ChangeEdition => {
             let mut f = cx.fields(options)?;
@@ -353,7 +368,7 @@ pub async fn invoke(
                 .integrator_extension_lifecycle()
                 .call_change_edition(&mut call.store, id, &o)
                 .await;
-            settle(call, r)?.map(|t| output::value(&t)).transpose()
+            settle_optional_json(call, r)
         }
     }
 }

@@ -86,7 +86,6 @@ pub struct Call {
     /// The instance's typed exports.
     pub bindings: Extension,
     limits: Limits,
-    started: Instant,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -155,13 +154,11 @@ impl Call {
         if engine_options.fuel {
             store.set_fuel(limits.fuel).map_err(unavailable)?;
         }
-        let started = Instant::now();
-        store.data_mut().deadline = started + Duration::from_millis(limits.timeout_ms);
+        store.data_mut().deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
         Ok(Self {
             store,
             bindings,
             limits: limits.clone(),
-            started,
             _permit: permit,
         })
     }
@@ -173,11 +170,6 @@ impl Call {
             .get_fuel()
             .map(|left| self.limits.fuel.saturating_sub(left))
             .unwrap_or(0)
-    }
-
-    /// Time since the call was armed.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
     }
 
     /// Turns the export's wasmtime result into the function's outcome, and forwards guest
