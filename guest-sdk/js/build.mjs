@@ -4,8 +4,10 @@
 //   node guest-sdk/js/build.mjs functions.js -o functions.wasm
 //
 // The module is used as it is (CommonJS `exports`/`module.exports`, callbacks or promises).
-// Dependencies must be bundled into the one file: `require` is not available in the sandbox.
+// Files and npm packages it requires are bundled in (see bundle.mjs); Node.js built-ins such as
+// `fs` or `http` are not available in the sandbox.
 import { componentize } from '@bytecodealliance/componentize-js';
+import { bundle } from './bundle.mjs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,9 +23,9 @@ if (!input || outIndex < 0 || !args[outIndex + 1]) {
 }
 const output = resolve(args[outIndex + 1]);
 
-const source = await readFile(resolve(input), 'utf8');
+const { source, files } = bundle(input);
 const runtime = await readFile(join(here, 'runtime.js'), 'utf8');
-const wrapped = runtime.split('/*__EXTENSION_MODULE__*/').join(source);
+const wrapped = runtime.split('/*__EXTENSION_MODULES__*/').join(source);
 const work = await mkdtemp(join(tmpdir(), 'extension-js-'));
 try {
   const sourcePath = join(work, 'extension-module.js');
@@ -37,7 +39,7 @@ try {
     disableFeatures: ['http', 'fetch-event']
   });
   await writeFile(output, component);
-  process.stderr.write(`built ${output} (${component.length} bytes) in ${Date.now() - started} ms\n`);
+  process.stderr.write(`built ${output} from ${files.length} file(s) (${component.length} bytes) in ${Date.now() - started} ms\n`);
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -1,12 +1,14 @@
 // The component side of a Celigo-style JavaScript extension module. build.mjs puts the user's
-// module (CommonJS: `exports.hooks = {...}` or `module.exports = {...}`) where the marker is,
-// then componentize-js turns this file into a component for the integrator:extension world.
+// module (CommonJS: `exports.hooks = {...}` or `module.exports = {...}`) and every file it
+// requires where the marker is, then componentize-js turns this file into a component for the
+// integrator:extension world.
 //
 // Semantics follow integrator-extension 0.3.12: functions are `(options, callback)` calling
 // back `callback(err, result)`, or return a promise; errors answer `{code: err.code || err.name,
 // message: err.message}`; `lastExportDateTime` and `currentExportDateTime` arrive as Date
 // objects; a result that is not plain JSON data answers "Extension response is not
-// serializable.". Every function is served as kind `json` (the free-form path).
+// serializable.". Functions are served through `plugin.invoke` (the JSON boundary), with the
+// kind they declare or as free-form `json`.
 import { write } from 'integrator:extension/log@0.1.0';
 
 const format = (args) => args.map((a) => (typeof a === 'string' ? a : safeStringify(a))).join(' ');
@@ -20,15 +22,32 @@ const sandboxConsole = {
   warn: (...args) => write('warn', format(args)),
   error: (...args) => write('error', format(args))
 };
-const sandboxRequire = (name) => {
-  throw new Error(`require('${name}') is not available in the sandbox: bundle dependencies into the module`);
-};
-
-const module = { exports: {} };
-(function (module, exports, require, console) {
-/*__EXTENSION_MODULE__*/
-})(module, module.exports, sandboxRequire, sandboxConsole);
-const mod = module.exports;
+// The module and the files it requires, bundled by build.mjs: id → { factory, deps } where
+// deps maps each static `require('…')` string of that file to the id it resolved to.
+const MODULES = /*__EXTENSION_MODULES__*/;
+const cache = new Map();
+function load (id) {
+  const cached = cache.get(id);
+  if (cached) return cached.exports;
+  const entry = MODULES[id];
+  const module = { exports: {}, id };
+  cache.set(id, module);
+  if (entry.json !== undefined) {
+    module.exports = entry.json;
+    return module.exports;
+  }
+  const require = (name) => {
+    const target = entry.deps[name];
+    if (target === undefined) {
+      throw new Error(`require('${name}') is not available in the sandbox: ` +
+        (entry.missing[name] || 'only files and packages that build.mjs found by a static require are bundled'));
+    }
+    return load(target);
+  };
+  entry.factory.call(module.exports, module, module.exports, require, sandboxConsole, entry.filename, entry.dirname);
+  return module.exports;
+}
+const mod = load(0);
 
 const GROUPS = ['hooks', 'wrappers', 'installer', 'uninstaller', 'settings', 'utilities'];
 const has = (obj, key) => obj !== null && typeof obj === 'object' || typeof obj === 'function'
@@ -72,20 +91,55 @@ function toFnError (err) {
   return { code: 'Error', message: String(err) };
 }
 
-export const plugin = {
-  manifest () {
-    const out = [];
-    for (const [key, value] of Object.entries(mod)) {
-      if (typeof value === 'function') {
-        out.push({ name: key, group: { tag: 'root' }, kind: 'json' });
-      } else if (value && typeof value === 'object') {
-        const group = GROUPS.includes(key) ? { tag: key } : { tag: 'other', val: key };
-        for (const [name, fn] of Object.entries(value)) {
-          if (typeof fn === 'function') out.push({ name, group, kind: 'json' });
-        }
+// A function may declare its kind (`hooks.preMapPhones.kind = 'preMap'`, ignored by Node):
+// the host then checks the options and the result against that kind's contract. Either way
+// the function gets the whole options object and its result crosses as JSON text.
+const KINDS = {
+  preSavePage: 'pre-save-page',
+  preMap: 'pre-map',
+  postMap: 'post-map',
+  postSubmit: 'post-submit',
+  postResponseMap: 'post-response-map',
+  postAggregate: 'post-aggregate',
+  ping: 'ping',
+  export: 'export',
+  import: 'import',
+  step: 'step',
+  formInit: 'form-init',
+  preSave: 'pre-save',
+  initChild: 'init-child',
+  update: 'update',
+  changeEdition: 'change-edition',
+  json: 'json'
+};
+
+function entry (name, group, fn) {
+  const declared = fn.kind === undefined ? 'json' : fn.kind;
+  if (!Object.prototype.hasOwnProperty.call(KINDS, declared)) {
+    const where = group.tag === 'root' ? name : `${group.tag === 'other' ? group.val : group.tag}.${name}`;
+    throw new Error(`${where}.kind is ${JSON.stringify(declared)}; expected one of ${Object.keys(KINDS).join(', ')}`);
+  }
+  return { name, group, kind: KINDS[declared], boundary: 'json' };
+}
+
+function functions () {
+  const out = [];
+  for (const [key, value] of Object.entries(mod)) {
+    if (typeof value === 'function') {
+      out.push(entry(key, { tag: 'root' }, value));
+    } else if (value && typeof value === 'object') {
+      const group = GROUPS.includes(key) ? { tag: key } : { tag: 'other', val: key };
+      for (const [name, fn] of Object.entries(value)) {
+        if (typeof fn === 'function') out.push(entry(name, group, fn));
       }
     }
-    return out;
+  }
+  return out;
+}
+
+export const plugin = {
+  manifest () {
+    return functions();
   },
 
   async invoke (target, optionsJson) {
@@ -113,9 +167,9 @@ export const plugin = {
   }
 };
 
-// Functions of this module declare no kind: the host routes every call to `plugin.invoke`.
+// Every function of this module takes the JSON boundary: the host calls `plugin.invoke`.
 const untyped = () => {
-  throw { code: 'invalid_function', message: 'This JavaScript module serves its functions through the free-form path only.' };
+  throw { code: 'invalid_function', message: 'JavaScript functions are served through plugin.invoke (the JSON boundary).' };
 };
 export const hooks = {
   preSavePage: untyped, preMap: untyped, postMap: untyped, postSubmit: untyped, postResponseMap: untyped, postAggregate: untyped

@@ -8,7 +8,9 @@ use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use crate::bindings::exports::integrator::extension::{hooks, lifecycle, plugin, wrappers};
-use crate::bindings::integrator::extension::types::{FnError, FunctionId, FunctionInfo, Kind};
+use crate::bindings::integrator::extension::types::{
+    Boundary, FnError, FunctionId, FunctionInfo, Kind,
+};
 use crate::registry::{Function, Handler, Plugin};
 
 /// Implemented by the type [`crate::plugin!`] defines: fills the function table.
@@ -69,6 +71,11 @@ impl<P: Register> plugin::Guest for Adapter<P> {
                 name: e.name.clone(),
                 group: e.group.clone(),
                 kind: e.function.kind,
+                // Rust guests take every typed kind as typed records; `json` is free-form.
+                boundary: match e.function.kind {
+                    Kind::Json => Boundary::Json,
+                    _ => Boundary::Typed,
+                },
             })
             .collect()
     }

@@ -10,7 +10,7 @@ use crate::error::{ApiError, Violation};
 use crate::http::envelope::Envelope;
 use crate::js;
 use crate::registry::{Plugin, Snapshot};
-use crate::runtime::bindings::{Group, Kind};
+use crate::runtime::bindings::{Boundary, Group, Kind};
 
 /// The function a request resolved to.
 pub struct Target {
@@ -22,6 +22,8 @@ pub struct Target {
     pub name: String,
     /// Its kind.
     pub kind: Kind,
+    /// How its options and result cross into the guest.
+    pub boundary: Boundary,
 }
 
 /// `type` → group name, as the original's `getObjectName`.
@@ -101,13 +103,14 @@ pub fn resolve<'a>(
     let info = plugin
         .function(&group, &name)
         .ok_or(ApiError::InvalidFunction)?;
-    let (group, kind) = (info.group.clone(), info.kind);
+    let (group, kind, boundary) = (info.group.clone(), info.kind, info.boundary);
     Ok((
         Target {
             plugin,
             group,
             name,
             kind,
+            boundary,
         },
         options,
     ))

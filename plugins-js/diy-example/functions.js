@@ -2,14 +2,9 @@
 // A DIY extension module written for express-integrator-extension, unchanged: the same preMap
 // phone normalisation as plugins/diy-example, plus functions that exercise the original's
 // semantics (callbacks, promises, errors, dates, non-serialisable results, a runaway loop).
+// It runs under Node as it is; build.mjs bundles the files it requires.
 
-function normalisePhone (raw) {
-  const digits = String(raw).replace(/\D/g, '')
-  if (String(raw).trim().startsWith('+') && digits.length >= 8 && digits.length <= 15) return '+' + digits
-  if (digits.length === 10) return '+1' + digits
-  if (digits.length === 11 && digits.startsWith('1')) return '+' + digits
-  return null
-}
+const { normalisePhone } = require('./lib/phone')
 
 exports.hooks = {
   preMapPhones: function (options, callback) {
@@ -56,6 +51,27 @@ exports.hooks = {
 
   spin: function () {
     for (;;) {}
+  }
+}
+
+// Optional declarations (Node ignores them): the host checks these functions' options and
+// results against the preMap contract.
+exports.hooks.preMapPhones.kind = 'preMap'
+
+exports.hooks.preMapDropsOne = function (options, callback) {
+  callback(null, options.data.slice(1).map(function (record) { return { data: record } }))
+}
+exports.hooks.preMapDropsOne.kind = 'preMap'
+
+exports.hooks.preMapBareRecords = function (options, callback) {
+  callback(null, options.data)
+}
+exports.hooks.preMapBareRecords.kind = 'preMap'
+
+exports.utilities = {
+  readConfigFile: function (options, callback) {
+    const fs = require('fs')
+    callback(null, fs.readFileSync('/etc/hostname', 'utf8'))
   }
 }
 

@@ -1,6 +1,7 @@
 //! A Celigo-style JavaScript module (`plugins-js/diy-example/functions.js`), built unchanged
 //! with the JavaScript SDK (`guest-sdk/js`), served through the real server: results, errors,
-//! dates and non-serialisable results as the original answers them, and the sandbox limits.
+//! dates and non-serialisable results as the original answers them, files it requires,
+//! declared kinds whose contracts the host checks, and the sandbox limits.
 
 use integration_tests::{JS_DIY_EXAMPLE_WASM, TestServer};
 use serde_json::{Value, json};
@@ -119,5 +120,83 @@ async fn a_looping_javascript_hook_is_stopped() {
     assert_eq!(
         (r.status, r.text.as_str()),
         (200, r#"[{"data":{"phone":"+15550100199"}}]"#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declared_kinds_are_checked_against_their_contract() {
+    let server = js_server().await;
+    let l = server.listing().await;
+    let functions = l["plugins"][0]["functions"].as_array().unwrap().clone();
+    let find = |name: &str| functions.iter().find(|f| f["name"] == name).cloned();
+    eqjson!(
+        find("preMapPhones").unwrap(),
+        json!({"name": "preMapPhones", "group": "hooks", "kind": "preMap", "boundary": "json"})
+    );
+    eqjson!(
+        find("postSubmitEnrich").unwrap(),
+        json!({"name": "postSubmitEnrich", "group": "hooks", "kind": "json", "boundary": "json"})
+    );
+
+    // The declared preMap contract: one result per record …
+    let r = server
+        .call(&hook(
+            "preMapDropsOne",
+            json!({"data": [{"id": 1}, {"id": 2}]}),
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            422,
+            r#"{"errors":[{"message":"The preMap function \"preMapDropsOne\" returned 1 entries for 2 records in options.data; the contract requires exactly one per entry.","code":"invalid_extension_response"}]}"#
+        )
+    );
+    // … each `{data, errors}`: a bare record is caught, not taken as an ignored record.
+    let r = server
+        .call(&hook("preMapBareRecords", json!({"data": [{"id": 1}]})))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let message = r.json()["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("The preMap function \"preMapBareRecords\" returned a result that does not fit its contract: entry 0: unknown field `id`"),
+        "{message}"
+    );
+    // … and options of the kind's shape.
+    let r = server
+        .call(&hook("preMapPhones", json!({"records": []})))
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            422,
+            r#"{"errors":[{"message":"options.data must be an array for the preMap function \"preMapPhones\".","code":"invalid_options"}]}"#
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn required_files_are_bundled_and_node_builtins_are_refused_when_called() {
+    let server = js_server().await;
+    // preMapPhones uses ./lib/phone.js, which reads ./lib/phone-rules.json.
+    let r = server
+        .call(&hook(
+            "preMapPhones",
+            json!({"data": [{"phone": "+44 20 7946 0958"}]}),
+        ))
+        .await;
+    assert_eq!(r.text, r#"[{"data":{"phone":"+442079460958"}}]"#);
+    let r = server
+        .call(&json!({"diy": true, "type": "utility", "function": "readConfigFile", "options": {}}))
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            422,
+            r#"{"errors":[{"message":"require('fs') is not available in the sandbox: 'fs' is a Node.js built-in module, and plugins have no file, network or process access","code":"Error"}]}"#
+        )
     );
 }

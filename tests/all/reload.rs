@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use integration_tests::{FLAT_EXAMPLE_WASM, TEST_HOSTILE_WASM, TEST_PROBE_WASM, TOKEN, TestServer};
+use integration_tests::{FLAT_EXAMPLE_WASM, TEST_HOSTILE_WASM, TEST_PROBE_WASM, TestServer};
 use serde_json::{Value, json};
 
 /// Polls `check` until it holds, for up to 20 s.
@@ -37,12 +37,6 @@ async fn whoami(server: &TestServer, connector: &str) -> (u16, String) {
         .call(&json!({"_connectorId": connector, "function": "whoami", "options": {}}))
         .await;
     (r.status, r.text)
-}
-
-async fn listing(server: &TestServer) -> Value {
-    let r = server.get(&format!("/plugins?access_token={TOKEN}")).await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.json()
 }
 
 fn entry<'a>(listing: &'a Value, id: &str) -> Option<&'a Value> {
@@ -120,10 +114,10 @@ async fn a_broken_file_keeps_the_previous_version_serving() {
     let dest = server.plugins_dir().join("conn.wasm");
     std::fs::write(&dest, b"not a component at all").unwrap();
     eventually("the listing reports the load error", || async {
-        entry(&listing(&server).await, "conn").is_some_and(|p| !p["lastError"].is_null())
+        entry(&server.listing().await, "conn").is_some_and(|p| !p["lastError"].is_null())
     })
     .await;
-    let l = listing(&server).await;
+    let l = server.listing().await;
     let conn = entry(&l, "conn").unwrap();
     assert!(
         conn["lastError"]["reason"]
@@ -143,7 +137,7 @@ async fn a_broken_file_keeps_the_previous_version_serving() {
         whoami(&server, "conn").await.1 == r#""hostile""#
     })
     .await;
-    assert!(entry(&listing(&server).await, "conn").unwrap()["lastError"].is_null());
+    assert!(entry(&server.listing().await, "conn").unwrap()["lastError"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,7 +163,7 @@ async fn files_that_appear_and_disappear_load_and_unload() {
         r.status == 422 && r.json()["errors"][0]["code"] == "invalid_field"
     })
     .await;
-    assert!(entry(&listing(&server).await, "conn").is_none());
+    assert!(entry(&server.listing().await, "conn").is_none());
     // The other connector never noticed.
     let r = server
         .call(&json!({"_connectorId": "newcomer", "function": "greet", "options": {}}))
@@ -182,7 +176,7 @@ async fn settings_changes_apply_and_bad_settings_keep_the_previous_limits() {
     let server = TestServer::start(&[("conn.wasm", TEST_HOSTILE_WASM)]).await;
     let work = json!({"_connectorId": "conn", "type": "utility", "function": "work", "options": {"iterations": 2_000_000}});
     assert_eq!(server.call(&work).await.status, 200);
-    let hash_before = entry(&listing(&server).await, "conn").unwrap()["hash"].clone();
+    let hash_before = entry(&server.listing().await, "conn").unwrap()["hash"].clone();
 
     std::fs::write(
         server.plugins_dir().join("conn.toml"),
@@ -194,7 +188,7 @@ async fn settings_changes_apply_and_bad_settings_keep_the_previous_limits() {
         r.status == 422 && r.json()["errors"][0]["code"] == "fuel_exhausted"
     })
     .await;
-    let l = listing(&server).await;
+    let l = server.listing().await;
     let conn = entry(&l, "conn").unwrap();
     assert_eq!(conn["limits"]["fuel"], 1_000_000);
     assert_eq!(conn["hash"], hash_before, "same module, new limits");
@@ -206,10 +200,10 @@ async fn settings_changes_apply_and_bad_settings_keep_the_previous_limits() {
     )
     .unwrap();
     eventually("the typo is reported", || async {
-        entry(&listing(&server).await, "conn").is_some_and(|p| !p["lastError"].is_null())
+        entry(&server.listing().await, "conn").is_some_and(|p| !p["lastError"].is_null())
     })
     .await;
-    let l = listing(&server).await;
+    let l = server.listing().await;
     let conn = entry(&l, "conn").unwrap();
     assert!(
         conn["lastError"]["reason"]
@@ -226,7 +220,7 @@ async fn the_listing_needs_the_token_and_describes_each_plugin() {
     let server = TestServer::start(&[("conn.wasm", FLAT_EXAMPLE_WASM)]).await;
     let r = server.get("/plugins").await;
     assert_eq!(r.status, 401);
-    let l = listing(&server).await;
+    let l = server.listing().await;
     assert_eq!(l["mode"], "connectors");
     let conn = entry(&l, "conn").unwrap();
     assert_eq!(conn["file"], "conn.wasm");
@@ -237,7 +231,7 @@ async fn the_listing_needs_the_token_and_describes_each_plugin() {
     assert_eq!(conn["hash"].as_str().unwrap().len(), 64);
     assert_eq!(
         conn["functions"],
-        json!([{"name": "greet", "group": "root", "kind": "json"}])
+        json!([{"name": "greet", "group": "root", "kind": "json", "boundary": "json"}])
     );
     assert_eq!(conn["limits"]["timeout_ms"], 30_000);
     assert!(conn["loadedAt"].as_str().unwrap().ends_with('Z'));
@@ -253,13 +247,13 @@ async fn a_restart_uses_the_compile_cache() {
     let cache_dir = cache.path().to_path_buf();
 
     let first = TestServer::start_in(dir, |c| c.cache_dir = Some(cache_dir.clone())).await;
-    let l = listing(&first).await;
+    let l = first.listing().await;
     assert_eq!(entry(&l, "a").unwrap()["source"], "compiled");
     assert_eq!(entry(&l, "b").unwrap()["source"], "compiled");
     let dir = first.stop_and_keep_dir().await.unwrap();
 
     let second = TestServer::start_in(dir, |c| c.cache_dir = Some(cache_dir.clone())).await;
-    let l = listing(&second).await;
+    let l = second.listing().await;
     assert_eq!(entry(&l, "a").unwrap()["source"], "cache");
     assert_eq!(entry(&l, "b").unwrap()["source"], "cache");
     let r = second

@@ -178,6 +178,13 @@ impl TestServer {
         .await
     }
 
+    /// `GET /plugins` with the token: the listing, asserting a 200.
+    pub async fn listing(&self) -> Value {
+        let r = self.get(&format!("/plugins?access_token={TOKEN}")).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()
+    }
+
     /// Stops the server and hands back its plugins directory (for a restart).
     pub async fn stop_and_keep_dir(mut self) -> anyhow::Result<tempfile::TempDir> {
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir()?);

@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::{find_token, token_matches};
 use super::envelope::Envelope;
 use crate::error::ApiError;
-use crate::marshal::kind_name;
+use crate::marshal::{boundary_name, kind_name};
 use crate::registry::{Plugin, Snapshot, group_key};
 
 /// `GET /plugins`: the token comes from the `Authorization` header or the query string.
@@ -60,7 +60,7 @@ fn plugin(p: &Plugin, snapshot: &Snapshot) -> Value {
         .iter()
         .map(|f| {
             let group = group_key(&f.group).unwrap_or_else(|| "root".into());
-            json!({"name": f.name, "group": group, "kind": kind_name(f.kind)})
+            json!({"name": f.name, "group": group, "kind": kind_name(f.kind), "boundary": boundary_name(f.boundary)})
         })
         .collect();
     let last_error = snapshot

@@ -5,6 +5,7 @@
 //! record) and writes the JSON the caller receives (see [`output`]). `Ok(None)` means the
 //! function returned nothing: the caller gets an empty 200.
 
+pub mod decode;
 pub mod fields;
 pub mod output;
 
@@ -13,7 +14,8 @@ use serde_json::value::RawValue;
 use crate::dispatch::Target;
 use crate::error::ApiError;
 use crate::runtime::Call;
-use crate::runtime::bindings::{FnError, FunctionId, Kind, hooks, lifecycle, wrappers};
+use crate::runtime::bindings::{Boundary, FnError, FunctionId, Kind, hooks, lifecycle, wrappers};
+use decode::FromGuestJson;
 use fields::Fields;
 
 /// The contract name of a kind, as integrator.io's documentation spells it.
@@ -38,6 +40,14 @@ pub fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
+/// How a boundary is named in listings.
+pub fn boundary_name(boundary: Boundary) -> &'static str {
+    match boundary {
+        Boundary::Typed => "typed",
+        Boundary::Json => "json",
+    }
+}
+
 fn function_error(err: FnError) -> ApiError {
     ApiError::Function {
         code: err.code,
@@ -50,21 +60,6 @@ type Returned<T> = wasmtime::Result<Result<T, FnError>>;
 
 fn settle<T>(call: &mut Call, returned: Returned<T>) -> Result<T, ApiError> {
     call.finish(returned)?.map_err(function_error)
-}
-
-/// A function that returns one JSON value.
-fn settle_json(call: &mut Call, returned: Returned<String>) -> Result<Option<String>, ApiError> {
-    output::value(&settle(call, returned)?).map(Some)
-}
-
-/// A function that returns a JSON value or nothing (an empty 200).
-fn settle_optional_json(
-    call: &mut Call,
-    returned: Returned<Option<String>>,
-) -> Result<Option<String>, ApiError> {
-    settle(call, returned)?
-        .map(|text| output::value(&text))
-        .transpose()
 }
 
 struct Ctx<'t> {
@@ -94,6 +89,40 @@ impl Ctx<'_> {
         })
     }
 
+    /// Calls `plugin.invoke` with the whole `options`: the JSON text it returns, if any.
+    async fn invoke_json(
+        &self,
+        call: &mut Call,
+        options: &RawValue,
+    ) -> Result<Option<String>, ApiError> {
+        let r = call
+            .bindings
+            .integrator_extension_plugin()
+            .call_invoke(&mut call.store, &self.id, &options.get().to_string())
+            .await;
+        settle(call, r)
+    }
+
+    /// Calls `plugin.invoke` with the whole `options` and decodes the JSON it returns into the
+    /// kind's typed result (the JSON boundary).
+    async fn via_json<T: FromGuestJson>(
+        &self,
+        call: &mut Call,
+        options: &RawValue,
+    ) -> Result<T, ApiError> {
+        let returned = self.invoke_json(call, options).await?;
+        if let Some(text) = &returned {
+            output::check_json(text)?;
+        }
+        T::from_guest_json(returned.as_deref()).map_err(|detail| {
+            ApiError::ContractBroken(format!(
+                "The {} function {:?} returned a result that does not fit its contract: {detail}.",
+                kind_name(self.target.kind),
+                self.target.name
+            ))
+        })
+    }
+
     fn check_len(&self, what: &str, expected: usize, got: usize) -> Result<(), ApiError> {
         if expected == got {
             return Ok(());
@@ -104,6 +133,25 @@ impl Ctx<'_> {
             self.target.name
         )))
     }
+}
+
+/// The typed result of a kind's call: through the kind's own export (`$export` of the
+/// `$interface` bindings, with the typed options `$o`), or through `plugin.invoke` and decoded
+/// from JSON when the function takes the JSON boundary.
+macro_rules! call_kind {
+    ($cx:expr, $call:expr, $options:expr, $interface:ident . $export:ident ( $o:expr )) => {
+        match $cx.target.boundary {
+            Boundary::Json => $cx.via_json($call, $options).await?,
+            Boundary::Typed => {
+                let r = $call
+                    .bindings
+                    .$interface()
+                    .$export(&mut $call.store, &$cx.id, $o)
+                    .await;
+                settle($call, r)?
+            }
+        }
+    };
 }
 
 /// Calls `target` with `options` on a live instance and returns the response body.
@@ -119,16 +167,12 @@ pub async fn invoke(
             name: target.name.clone(),
         },
     };
-    let id = &cx.id;
-    let b = &call.bindings;
     match target.kind {
-        Kind::Json => {
-            let r = b
-                .integrator_extension_plugin()
-                .call_invoke(&mut call.store, id, &options.get().to_string())
-                .await;
-            settle_optional_json(call, r)
-        }
+        Kind::Json => cx
+            .invoke_json(call, options)
+            .await?
+            .map(|text| output::value(&text))
+            .transpose(),
         Kind::PreSavePage => {
             let mut f = cx.fields(options)?;
             let o = hooks::PreSavePageOptions {
@@ -141,11 +185,13 @@ pub async fn invoke(
                 current_export_date_time: f.string("currentExportDateTime"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_hooks()
-                .call_pre_save_page(&mut call.store, id, &o)
-                .await;
-            output::pre_save_page(&settle(call, r)?).map(Some)
+            let page = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_hooks.call_pre_save_page(&o)
+            );
+            output::pre_save_page(&page).map(Some)
         }
         Kind::PreMap => {
             let mut f = cx.fields(options)?;
@@ -153,11 +199,12 @@ pub async fn invoke(
                 data: cx.required_list(&mut f, "data")?,
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_hooks()
-                .call_pre_map(&mut call.store, id, &o)
-                .await;
-            let results = settle(call, r)?;
+            let results = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_hooks.call_pre_map(&o)
+            );
             cx.check_len("records in options.data", o.data.len(), results.len())?;
             output::map_results(&results).map(Some)
         }
@@ -168,11 +215,12 @@ pub async fn invoke(
                 post_map_data: cx.required_list(&mut f, "postMapData")?,
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_hooks()
-                .call_post_map(&mut call.store, id, &o)
-                .await;
-            let results = settle(call, r)?;
+            let results = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_hooks.call_post_map(&o)
+            );
             cx.check_len(
                 "records in options.postMapData",
                 o.post_map_data.len(),
@@ -188,11 +236,12 @@ pub async fn invoke(
                 response_data: cx.required_list(&mut f, "responseData")?,
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_hooks()
-                .call_post_submit(&mut call.store, id, &o)
-                .await;
-            let results = settle(call, r)?;
+            let results = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_hooks.call_post_submit(&o)
+            );
             cx.check_len(
                 "responses in options.responseData",
                 o.response_data.len(),
@@ -209,11 +258,12 @@ pub async fn invoke(
                 path_to_many: f.string("pathToMany"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_hooks()
-                .call_post_response_map(&mut call.store, id, &o)
-                .await;
-            let results = settle(call, r)?;
+            let results = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_hooks.call_post_response_map(&o)
+            );
             let expected = o.post_response_map_data.len();
             cx.check_len(
                 "records in options.postResponseMapData",
@@ -228,11 +278,13 @@ pub async fn invoke(
                 post_aggregate_data: f.json("postAggregateData").unwrap_or_else(|| "{}".into()),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_hooks()
-                .call_post_aggregate(&mut call.store, id, &o)
-                .await;
-            settle(call, r).map(|()| None)
+            call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_hooks.call_post_aggregate(&o)
+            );
+            Ok(None)
         }
         Kind::Ping => {
             let mut f = cx.fields(options)?;
@@ -240,11 +292,13 @@ pub async fn invoke(
                 connection: f.json("connection"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_wrappers()
-                .call_ping(&mut call.store, id, &o)
-                .await;
-            Ok(Some(output::ping(&settle(call, r)?)))
+            let pong = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_wrappers.call_ping(&o)
+            );
+            Ok(Some(output::ping(&pong)))
         }
         Kind::Export => {
             let mut f = cx.fields(options)?;
@@ -258,11 +312,13 @@ pub async fn invoke(
                 data: f.list("data"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_wrappers()
-                .call_export(&mut call.store, id, &o)
-                .await;
-            output::export(&settle(call, r)?).map(Some)
+            let page = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_wrappers.call_export(&o)
+            );
+            output::export(&page).map(Some)
         }
         Kind::Import => {
             let mut f = cx.fields(options)?;
@@ -272,11 +328,12 @@ pub async fn invoke(
                 post_map_data: cx.required_list(&mut f, "postMapData")?,
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_wrappers()
-                .call_import(&mut call.store, id, &o)
-                .await;
-            let results = settle(call, r)?;
+            let results = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_wrappers.call_import(&o)
+            );
             cx.check_len(
                 "records in options.postMapData",
                 o.post_map_data.len(),
@@ -294,11 +351,13 @@ pub async fn invoke(
                 parent_license: f.json("parentLicense"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_lifecycle()
-                .call_step(&mut call.store, id, &o)
-                .await;
-            settle_optional_json(call, r)
+            let value: Option<String> = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_lifecycle.call_step(&o)
+            );
+            value.map(|text| output::value(&text)).transpose()
         }
         Kind::FormInit => {
             let mut f = cx.fields(options)?;
@@ -310,11 +369,13 @@ pub async fn invoke(
                 parent_license: f.json("parentLicense"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_lifecycle()
-                .call_form_init(&mut call.store, id, &o)
-                .await;
-            settle_json(call, r)
+            let value: String = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_lifecycle.call_form_init(&o)
+            );
+            output::value(&value).map(Some)
         }
         Kind::PreSave => {
             let mut f = cx.fields(options)?;
@@ -323,11 +384,13 @@ pub async fn invoke(
                 old_resource: f.json("oldResource"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_lifecycle()
-                .call_pre_save(&mut call.store, id, &o)
-                .await;
-            settle_json(call, r)
+            let value: String = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_lifecycle.call_pre_save(&o)
+            );
+            output::value(&value).map(Some)
         }
         Kind::InitChild => {
             let mut f = cx.fields(options)?;
@@ -336,11 +399,13 @@ pub async fn invoke(
                 parent_license: f.json("parentLicense"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_lifecycle()
-                .call_init_child(&mut call.store, id, &o)
-                .await;
-            settle_json(call, r)
+            let value: String = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_lifecycle.call_init_child(&o)
+            );
+            output::value(&value).map(Some)
         }
         Kind::Update => {
             let mut f = cx.fields(options)?;
@@ -349,11 +414,13 @@ pub async fn invoke(
                 license: f.json("license"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_lifecycle()
-                .call_update(&mut call.store, id, &o)
-                .await;
-            settle_optional_json(call, r)
+            let value: Option<String> = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_lifecycle.call_update(&o)
+            );
+            value.map(|text| output::value(&text)).transpose()
         }
         Kind::ChangeEdition => {
             let mut f = cx.fields(options)?;
@@ -364,11 +431,13 @@ pub async fn invoke(
                 license: f.json("license"),
                 context: f.context(),
             };
-            let r = b
-                .integrator_extension_lifecycle()
-                .call_change_edition(&mut call.store, id, &o)
-                .await;
-            settle_optional_json(call, r)
+            let value: Option<String> = call_kind!(
+                cx,
+                call,
+                options,
+                integrator_extension_lifecycle.call_change_edition(&o)
+            );
+            value.map(|text| output::value(&text)).transpose()
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use wasmtime::component::Component;
 
 use super::cache::CompileCache;
-use crate::runtime::bindings::{ExtensionPre, FunctionInfo, Group};
+use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
 use crate::runtime::{CallState, Limits, Runtime, Tags};
 
 /// A group's key: `None` for the module root, else the group's name (`hooks`, `wrappers`, …).
@@ -170,6 +170,12 @@ fn index(manifest: &[FunctionInfo]) -> anyhow::Result<HashMap<GroupKey, HashMap<
     for (i, f) in manifest.iter().enumerate() {
         if f.name.is_empty() {
             bail!("the manifest lists a function with an empty name");
+        }
+        if f.kind == Kind::Json && f.boundary == Boundary::Typed {
+            bail!(
+                "the manifest lists free-form function {:?} with the typed boundary; kind json has no typed export",
+                f.name
+            );
         }
         let key = group_key(&f.group);
         if key.as_deref() == Some("") {

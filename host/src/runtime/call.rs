@@ -264,6 +264,16 @@ fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) ->
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
         .collect();
+    // componentize-js prints an uncaught JavaScript exception as `<message>`, `Stack:`, one
+    // line per frame: keep the message and the innermost frame.
+    let lines = match lines.iter().rposition(|l| *l == "Stack:") {
+        Some(pos) if pos > 0 => {
+            let mut kept = vec![lines[pos - 1]];
+            kept.extend(lines.get(pos + 1).copied());
+            kept
+        }
+        _ => lines,
+    };
     if !lines.is_empty() {
         let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
         message.push_str(&format!("; guest stderr: {}", truncate(&tail, 1024)));
