@@ -1,8 +1,9 @@
 //! Builds every guest crate of `plugins/` to a `.wasm` component and writes their paths as
 //! constants (`<CRATE>_WASM`) plus a `foreach_plugin!` macro, so no `.wasm` is ever checked in
-//! and no plugin lands without a test.
+//! and no plugin lands without a test; likewise every `plugins-js/<name>/functions.js` and
+//! `plugins-py/<name>/functions.py` (`JS_<NAME>_WASM`, `PY_<NAME>_WASM`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -10,7 +11,14 @@ fn main() {
         PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let root = manifest_dir.parent().expect("workspace root").to_path_buf();
     let plugins = root.join("plugins");
-    for watched in ["plugins", "plugins-js", "guest-sdk", "wit"] {
+    for watched in [
+        "plugins",
+        "plugins-js",
+        "plugins-py",
+        "guest-sdk",
+        "wit",
+        "benchmarks/node/functions.js",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -78,7 +86,7 @@ fn main() {
             file.display().to_string()
         ));
     }
-    generated.push_str(&build_js_plugins(&root));
+    generated.push_str(&build_language_plugins(&root));
     generated.push_str("/// Calls `$mac!(crate_name, CONSTANT)` for every plugin crate.\n#[macro_export]\nmacro_rules! foreach_plugin {\n    ($mac:ident) => {\n");
     for name in &names {
         let ident = name.replace('-', "_");
@@ -92,46 +100,100 @@ fn main() {
     std::fs::write(dest, generated).expect("writing plugins.rs");
 }
 
-/// Builds every `plugins-js/<name>/functions.js` with the JavaScript SDK (`guest-sdk/js`) and
-/// returns the constants (`JS_<NAME>_WASM`). Installs the SDK's npm packages when missing.
-fn build_js_plugins(root: &std::path::Path) -> String {
-    let sdk = root.join("guest-sdk").join("js");
-    if !sdk
-        .join("node_modules")
-        .join("@bytecodealliance")
-        .join("componentize-js")
+/// A guest language whose plugins are built by an SDK build tool from
+/// `<dir>/<name>/<entry>`.
+struct Language {
+    dir: &'static str,
+    entry: &'static str,
+    prefix: &'static str,
+    /// The build command (program and leading arguments); the entry and `-o <out>` follow.
+    tool: fn(&Path) -> Vec<PathBuf>,
+}
+
+const LANGUAGES: [Language; 2] = [
+    Language {
+        dir: "plugins-js",
+        entry: "functions.js",
+        prefix: "JS",
+        tool: |root| {
+            vec![
+                "node".into(),
+                root.join("guest-sdk").join("js").join("build.mjs"),
+            ]
+        },
+    },
+    Language {
+        dir: "plugins-py",
+        entry: "functions.py",
+        prefix: "PY",
+        tool: |root| {
+            vec![
+                python_tools(root).join("bin").join("python"),
+                root.join("guest-sdk").join("python").join("build.py"),
+            ]
+        },
+    },
+];
+
+fn python_tools(root: &Path) -> PathBuf {
+    root.join("target").join("guest-tools").join("python")
+}
+
+/// Builds every JavaScript and Python plugin (all at once: each build is mostly one
+/// single-threaded compiler) and returns their constants (`JS_<NAME>_WASM`, `PY_<NAME>_WASM`).
+/// Installs the SDKs' build tools first when they are missing.
+fn build_language_plugins(root: &Path) -> String {
+    let installed = root
+        .join("guest-sdk/js/node_modules/@bytecodealliance/componentize-js")
         .exists()
-    {
-        let status = Command::new("npm")
-            .current_dir(&sdk)
-            .args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+        && python_tools(root)
+            .join("bin")
+            .join("componentize-py")
+            .exists();
+    if !installed {
+        let status = Command::new("bash")
+            .arg(root.join("scripts").join("guest-tools.sh"))
             .status()
-            .expect("running npm install in guest-sdk/js (is Node.js installed?)");
-        assert!(status.success(), "npm install in guest-sdk/js failed");
+            .expect("running scripts/guest-tools.sh (needs Node.js/npm and Python 3)");
+        assert!(status.success(), "scripts/guest-tools.sh failed");
     }
-    let out_dir = root.join("target").join("guests").join("js");
-    std::fs::create_dir_all(&out_dir).expect("creating target/guests/js");
-    let mut names: Vec<String> = std::fs::read_dir(root.join("plugins-js"))
-        .expect("plugins-js/")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("functions.js").exists())
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .collect();
-    names.sort();
+    let mut builds = Vec::new();
+    for language in &LANGUAGES {
+        let out_dir = root.join("target").join("guests").join(language.dir);
+        std::fs::create_dir_all(&out_dir).expect("creating the guest output directory");
+        let mut names: Vec<String> = std::fs::read_dir(root.join(language.dir))
+            .unwrap_or_else(|e| panic!("{}/: {e}", language.dir))
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join(language.entry).exists())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        for name in names {
+            let out = out_dir.join(format!("{name}.wasm"));
+            let tool = (language.tool)(root);
+            let child = Command::new(&tool[0])
+                .args(&tool[1..])
+                .arg(root.join(language.dir).join(&name).join(language.entry))
+                .arg("-o")
+                .arg(&out)
+                .spawn()
+                .unwrap_or_else(|e| panic!("running {}: {e}", tool[0].display()));
+            builds.push((language, name, out, child));
+        }
+    }
     let mut generated = String::new();
-    for name in names {
-        let out = out_dir.join(format!("{name}.wasm"));
-        let status = Command::new("node")
-            .arg(sdk.join("build.mjs"))
-            .arg(root.join("plugins-js").join(&name).join("functions.js"))
-            .arg("-o")
-            .arg(&out)
-            .status()
-            .expect("running node guest-sdk/js/build.mjs");
-        assert!(status.success(), "building plugins-js/{name} failed");
-        let constant = format!("JS_{}_WASM", name.replace('-', "_").to_uppercase());
+    for (language, name, out, mut child) in builds {
+        let status = child.wait().expect("waiting for a guest build");
+        assert!(status.success(), "building {}/{name} failed", language.dir);
+        let constant = format!(
+            "{}_{}_WASM",
+            language.prefix,
+            name.replace('-', "_").to_uppercase()
+        );
         generated.push_str(&format!(
-            "/// `plugins-js/{name}/functions.js` built to a component.\npub const {constant}: &str = {:?};\n",
+            "/// `{}/{name}/{}` built to a component.\npub const {constant}: &str = {:?};\n",
+            language.dir,
+            language.entry,
             out.display().to_string()
         ));
     }

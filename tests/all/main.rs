@@ -7,6 +7,8 @@
 //! - `configuration`: diy vs connectors, and modules that must be refused.
 //! - `javascript`: a Celigo-style JavaScript module built with `guest-sdk/js`, unchanged:
 //!   results, errors, dates, non-serialisable results, a runaway loop stopped.
+//! - `python`: a Python module built with `guest-sdk/python`: groups, errors, dates, declared
+//!   kinds, a runaway loop stopped; the benchmark workload alike in Rust, JavaScript and Python.
 //! - `reload`: modules and settings that appear, change or disappear go live without a
 //!   restart or a failed request; broken files keep the previous version; the compile cache.
 //! - `sandbox`: hostile guests (loops, allocation, recursion, huge or invalid output, panics,
@@ -21,6 +23,7 @@ mod configuration;
 mod javascript;
 mod kinds;
 mod protocol;
+mod python;
 mod reload;
 mod sandbox;
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""Builds a Python extension module into a component for extension-host.
+
+    target/guest-tools/python/bin/python guest-sdk/python/build.py functions.py -o functions.wasm
+
+Run it with the Python that has componentize-py (scripts/guest-tools.sh installs it into
+target/guest-tools/python). Modules next to functions.py can be imported; the module is
+imported once at build time, so import errors and unknown kinds fail the build.
+"""
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+WIT = HERE.parent.parent / "wit"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("module", help="the extension module, e.g. functions.py")
+    parser.add_argument("-o", "--output", required=True, help="the .wasm component to write")
+    args = parser.parse_args()
+    source = pathlib.Path(args.module).resolve()
+    if source.suffix != ".py" or not source.is_file():
+        sys.exit(f"build.py: {args.module} is not a .py file")
+    tool = pathlib.Path(sys.executable).parent / "componentize-py"
+    if not tool.exists():
+        tool = shutil.which("componentize-py")
+    if not tool:
+        sys.exit("build.py: componentize-py not found; run scripts/guest-tools.sh and use target/guest-tools/python/bin/python")
+    output = pathlib.Path(args.output).resolve()
+    with tempfile.TemporaryDirectory(prefix="extension-py-") as work:
+        pathlib.Path(work, "extension_entry.py").write_text(f"MODULE = {source.stem!r}\n")
+        started = time.monotonic()
+        built = subprocess.run(
+            [str(tool), "-d", str(WIT), "-w", "extension", "componentize", "extension_runtime",
+             "-p", work, "-p", str(HERE), "-p", str(source.parent), "-o", str(output)],
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"},
+        )
+        if built.returncode != 0:
+            sys.exit(f"build.py: building {args.module} failed (componentize-py's message is above)")
+    size = output.stat().st_size
+    print(f"built {output} ({size} bytes) in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

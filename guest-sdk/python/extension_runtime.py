@@ -1,0 +1,177 @@
+"""The component side of a Python extension module (componentize-py's app module).
+
+build.py names the author's module in ``extension_entry``; this module imports it when the
+component is built (componentize-py snapshots the initialised interpreter), so a module that
+fails to import, or declares an unknown kind, fails the build rather than the first request.
+
+Every function is served through ``plugin.invoke`` (the JSON boundary): the request's whole
+``options`` arrive as one JSON text and the result leaves as one, which is the fastest way
+across for an interpreter whose JSON parser is native code. A declared kind makes the host
+check options and result against that kind's contract.
+"""
+
+import datetime
+import importlib
+import json
+
+import extension
+import extension_entry
+from wit_world import exports
+from componentize_py_types import Err
+from wit_world.imports import types
+
+module = importlib.import_module(extension_entry.MODULE)
+
+GROUPS = {
+    "hooks": types.Group_Hooks,
+    "wrappers": types.Group_Wrappers,
+    "installer": types.Group_Installer,
+    "uninstaller": types.Group_Uninstaller,
+    "settings": types.Group_Settings,
+    "utilities": types.Group_Utilities,
+}
+
+KINDS = {
+    "preSavePage": types.Kind.PRE_SAVE_PAGE,
+    "preMap": types.Kind.PRE_MAP,
+    "postMap": types.Kind.POST_MAP,
+    "postSubmit": types.Kind.POST_SUBMIT,
+    "postResponseMap": types.Kind.POST_RESPONSE_MAP,
+    "postAggregate": types.Kind.POST_AGGREGATE,
+    "ping": types.Kind.PING,
+    "export": types.Kind.EXPORT,
+    "import": types.Kind.IMPORT,
+    "step": types.Kind.STEP,
+    "formInit": types.Kind.FORM_INIT,
+    "preSave": types.Kind.PRE_SAVE,
+    "initChild": types.Kind.INIT_CHILD,
+    "update": types.Kind.UPDATE,
+    "changeEdition": types.Kind.CHANGE_EDITION,
+    "json": types.Kind.JSON,
+}
+assert set(KINDS) == set(extension.KINDS)
+
+INVALID_FUNCTION = types.FnError(
+    "invalid_function", "The function passed in the extension options doesn't map to a function."
+)
+NOT_SERIALIZABLE = types.FnError("invalid_extension_response", "Extension response is not serializable.")
+
+
+def _groups():
+    """(group name, {function name: function}) for every group of the module."""
+    for name, value in vars(module).items():
+        if name.startswith("_") or not isinstance(value, dict):
+            continue
+        functions = {k: f for k, f in value.items() if isinstance(k, str) and callable(f)}
+        if functions:
+            yield name, functions
+
+
+def _root():
+    exported = getattr(module, "__all__", ())
+    return {name: getattr(module, name) for name in exported if callable(getattr(module, name, None))}
+
+
+def _wit_group(name):
+    return GROUPS[name]() if name in GROUPS else types.Group_Other(name)
+
+
+def _info(name, group, function, where):
+    declared = getattr(function, "kind", "json")
+    if declared not in KINDS:
+        raise ValueError(f"{where}.kind is {declared!r}; expected one of {', '.join(KINDS)}")
+    return types.FunctionInfo(name, group, KINDS[declared], types.Boundary.JSON)
+
+
+def _manifest():
+    out = [_info(name, types.Group_Root(), f, name) for name, f in _root().items()]
+    for group, functions in _groups():
+        out += [_info(name, _wit_group(group), f, f"{group}.{name}") for name, f in functions.items()]
+    return out
+
+
+# Checked when the component is built.
+MANIFEST = _manifest()
+
+
+def _lookup(target):
+    group = target.group
+    if isinstance(group, types.Group_Root):
+        functions = _root()
+    else:
+        name = group.value if isinstance(group, types.Group_Other) else next(
+            k for k, v in GROUPS.items() if isinstance(group, v)
+        )
+        value = getattr(module, name, None)
+        functions = value if isinstance(value, dict) and not name.startswith("_") else {}
+    function = functions.get(target.name)
+    if not callable(function):
+        raise Err(INVALID_FUNCTION)
+    return function
+
+
+def _date(value):
+    try:
+        return datetime.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _run(coroutine):
+    """Drives an ``async def`` function to completion: nothing in the sandbox can be awaited
+    for real (no network, no timers), so the coroutine never needs an event loop."""
+    try:
+        while True:
+            coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+
+
+def _fn_error(err):
+    if isinstance(err, extension.ExtensionError):
+        return types.FnError(str(err.code), str(err.message))
+    code = getattr(err, "code", None)
+    return types.FnError(str(code) if code else type(err).__name__, str(err))
+
+
+class Plugin(exports.Plugin):
+    def manifest(self):
+        return MANIFEST
+
+    def invoke(self, target, options):
+        function = _lookup(target)
+        opts = json.loads(options)
+        if isinstance(opts, dict):
+            for key in ("lastExportDateTime", "currentExportDateTime"):
+                if opts.get(key):
+                    opts[key] = _date(opts[key])
+        try:
+            result = function(opts)
+            if hasattr(result, "send") and hasattr(result, "throw"):
+                result = _run(result)
+        except Exception as err:  # noqa: BLE001 - every failure answers {code, message}
+            raise Err(_fn_error(err))
+        if result is None:
+            return None
+        try:
+            return json.dumps(result, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            raise Err(NOT_SERIALIZABLE)
+
+
+def _untyped(*_args):
+    raise Err(types.FnError(
+        "invalid_function", "Python functions are served through plugin.invoke (the JSON boundary)."
+    ))
+
+
+class Hooks(exports.Hooks):
+    pre_save_page = pre_map = post_map = post_submit = post_response_map = post_aggregate = _untyped
+
+
+class Wrappers(exports.Wrappers):
+    ping = export = import_ = _untyped
+
+
+class Lifecycle(exports.Lifecycle):
+    step = form_init = pre_save = init_child = update = change_edition = _untyped

@@ -1,0 +1,81 @@
+"""A DIY extension module in Python: the same preMap phone normalisation as
+plugins/diy-example and plugins-js/diy-example, plus functions that exercise the SDK's
+semantics (async functions, errors, dates, non-serialisable results, a runaway loop)."""
+
+from extension import ExtensionError, kind, log
+from phone import normalise_phone
+
+
+@kind("preMap")
+def pre_map_phones(options):
+    results = []
+    for record in options["data"]:
+        if "phone" not in record:
+            results.append({"data": record})
+            continue
+        phone = normalise_phone(record["phone"])
+        if phone is None:
+            message = f"'{record['phone']}' is not a phone number"
+            results.append({"errors": [{"code": "invalid_phone", "message": message, "source": "preMapPhones"}]})
+        else:
+            results.append({"data": {**record, "phone": phone}})
+    return results
+
+
+async def post_submit_enrich(options):
+    for i, response in enumerate(options["responseData"]):
+        pre_map = options.get("preMapData", [])
+        source = pre_map[i].get("id") if i < len(pre_map) else None
+        for error in response.get("errors", []):
+            error["message"] += f' (source record "{source}")'
+    return options["responseData"]
+
+
+def delta(options):
+    log("info", "delta export window", options["lastExportDateTime"].isoformat())
+    last = options["lastExportDateTime"]
+    return {
+        "lastIsDate": hasattr(last, "isoformat"),
+        "last": last.isoformat(),
+        "year": options["currentExportDateTime"].year,
+    }
+
+
+def fail_with_code(options):
+    raise ExtensionError("vendor_rejected", "The vendor API rejected the page.")
+
+
+def fail_with_name(options):
+    return options["missing"]
+
+
+def not_serializable(options):
+    return {"when": options.get("lastExportDateTime") or object()}
+
+
+def spin(options):
+    while True:
+        pass
+
+
+@kind("preMap")
+def pre_map_drops_one(options):
+    return [{"data": record} for record in options["data"][1:]]
+
+
+def persist_settings(options):
+    return {"success": True, "saved": len(options.get("pending") or {})}
+
+
+hooks = {
+    "preMapPhones": pre_map_phones,
+    "postSubmitEnrich": post_submit_enrich,
+    "delta": delta,
+    "failWithCode": fail_with_code,
+    "failWithName": fail_with_name,
+    "notSerializable": not_serializable,
+    "spin": spin,
+    "preMapDropsOne": pre_map_drops_one,
+}
+
+settings = {"persistSettings": persist_settings}
