@@ -4,8 +4,9 @@
     target/guest-tools/python/bin/python guest-sdk/python/build.py functions.py -o functions.wasm
 
 Run it with the Python that has componentize-py (scripts/guest-tools.sh installs it into
-target/guest-tools/python). Modules next to functions.py can be imported; the module is
-imported once at build time, so import errors and unknown kinds fail the build.
+target/guest-tools/python). Modules and packages next to functions.py can be imported (the
+folder is copied into the component); the module is imported once at build time, so import
+errors and unknown kinds fail the build.
 """
 
 import argparse
@@ -36,12 +37,19 @@ def main():
         sys.exit("build.py: componentize-py not found; run scripts/guest-tools.sh and use target/guest-tools/python/bin/python")
     output = pathlib.Path(args.output).resolve()
     with tempfile.TemporaryDirectory(prefix="extension-py-") as work:
-        pathlib.Path(work, "extension_entry.py").write_text(f"MODULE = {source.stem!r}\n")
+        # Build from copies: the interpreter componentize-py runs writes __pycache__ next to
+        # every module it imports, and those must not land in the author's (or the SDK's) tree.
+        sdk = pathlib.Path(work, "sdk")
+        app = pathlib.Path(work, "app")
+        skip = shutil.ignore_patterns("__pycache__", ".*", "*.wasm", "node_modules")
+        shutil.copytree(HERE, sdk, ignore=skip)
+        shutil.copytree(source.parent, app, ignore=skip)
+        pathlib.Path(sdk, "extension_entry.py").write_text(f"MODULE = {source.stem!r}\n")
         started = time.monotonic()
         built = subprocess.run(
             [str(tool), "-d", str(WIT), "-w", "extension", "componentize", "extension_runtime",
-             "-p", work, "-p", str(HERE), "-p", str(source.parent), "-o", str(output)],
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"},
+             "-p", str(sdk), "-p", str(app), "-o", str(output)],
+            env={**os.environ, "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"},
         )
         if built.returncode != 0:
             sys.exit(f"build.py: building {args.module} failed (componentize-py's message is above)")
