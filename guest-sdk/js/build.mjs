@@ -15,16 +15,18 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const outIndex = args.indexOf('-o');
-const input = args.find((a, i) => !a.startsWith('-') && i !== outIndex + 1);
-if (!input || outIndex < 0 || !args[outIndex + 1]) {
+const valueOf = (flag) => { const i = args.indexOf(flag); return i < 0 ? undefined : args[i + 1]; };
+const input = args.find((a, i) => !a.startsWith('-') && !['-o', '--runtime'].includes(args[i - 1]));
+if (!input || !valueOf('-o')) {
   process.stderr.write('usage: build.mjs <functions.js> -o <out.wasm>\n');
   process.exit(2);
 }
-const output = resolve(args[outIndex + 1]);
+const output = resolve(valueOf('-o'));
+// For experiments only (BENCHMARKS.md): another runtime around the same module.
+const runtimePath = valueOf('--runtime') ? resolve(valueOf('--runtime')) : join(here, 'runtime.js');
 
 const { source, files } = bundle(input);
-const runtime = await readFile(join(here, 'runtime.js'), 'utf8');
+const runtime = await readFile(runtimePath, 'utf8');
 const wrapped = runtime.split('/*__EXTENSION_MODULES__*/').join(source);
 const work = await mkdtemp(join(tmpdir(), 'extension-js-'));
 try {

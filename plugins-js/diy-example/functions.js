@@ -35,6 +35,18 @@ exports.hooks = {
     })
   },
 
+  // Calls back on a later turn of the event loop, as code written against async libraries does.
+  deferred: function (options, callback) {
+    setTimeout(function () { callback(null, { deferred: true, records: options.data.length }) }, 0)
+  },
+
+  deferredFailure: function (options, callback) {
+    Promise.resolve().then(function () { callback(Object.assign(new Error('Rate limited.'), { code: 'rate_limited' })) })
+  },
+
+  // Forgets to call back.
+  neverAnswers: function (options, callback) {},
+
   failWithCode: function (options, callback) {
     const err = new Error('The vendor API rejected the page.')
     err.code = 'vendor_rejected'

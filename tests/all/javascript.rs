@@ -51,6 +51,27 @@ pub(crate) async fn a_celigo_module_runs_unchanged() {
         json!([{"statusCode": 422, "errors": [{"code": "bad", "message": "Bad email (source record \"a1\")"}]}])
     );
 
+    // A callback called on a later turn of the event loop, with a result or an error.
+    let r = server
+        .call(&hook("deferred", json!({"data": [1, 2, 3]})))
+        .await;
+    assert_eq!(r.text, r#"{"deferred":true,"records":3}"#);
+    let r = server.call(&hook("deferredFailure", json!({}))).await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            422,
+            r#"{"errors":[{"message":"Rate limited.","code":"rate_limited"}]}"#
+        )
+    );
+
+    // A function that never calls back: the original waits for the platform's timeout; here
+    // the engine sees an empty event loop with the answer still pending and stops at once.
+    let r = server.call(&hook("neverAnswers", json!({}))).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["errors"][0]["code"], "plugin_trap");
+    assert!(r.text.contains("event loop error"), "{}", r.text);
+
     // Groups other than hooks (`type: "setting"` → settings).
     let r = server
         .call(&json!({"diy": true, "type": "setting", "function": "persistSettings", "options": {"pending": {"a": 1, "b": 2}}}))

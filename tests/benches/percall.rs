@@ -17,7 +17,7 @@ use host::dispatch::Target;
 use host::marshal::fields::Fields;
 use host::marshal::output;
 use host::registry::{Module, Plugin};
-use host::runtime::bindings::{Group, Kind, hooks};
+use host::runtime::bindings::{Boundary, Group, Kind, hooks};
 use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
 use host::runtime::{Limits, Runtime, Tags};
 use serde_json::Value;
@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         group: Group::Hooks,
         name: name.into(),
         kind,
+        boundary: Boundary::Typed,
     };
 
     // Warm the pool's slots and the caches first, so the first measure is not the coldest.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use host::dispatch::Target;
 use host::registry::{Module, Plugin};
-use host::runtime::bindings::{Group, Kind};
+use host::runtime::bindings::{Boundary, Group, Kind};
 use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
 use host::runtime::{Limits, Runtime, Tags};
 use serde_json::value::RawValue;
@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
             group: Group::Hooks,
             name: "preMapPhones".into(),
             kind: Kind::PreMap,
+            boundary: Boundary::Typed,
         };
         engines.push(Engine {
             name,

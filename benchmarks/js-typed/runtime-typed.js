@@ -1,0 +1,62 @@
+// An experiment for BENCHMARKS.md, not the SDK: the JavaScript SDK's runtime with the *typed*
+// boundary for preMap, to compare against the JSON boundary that guest-sdk/js/runtime.js uses.
+// `preMapUpper` is declared kind pre-map, boundary typed: the host sends typed records (each
+// record one JSON text, the context fields one by one) and the runtime rebuilds the original
+// options object, calls the same module, and turns its result back into typed map-results.
+// Built by tests/benches/languages.rs with `build.mjs --runtime <this file>`.
+const MODULES = /*__EXTENSION_MODULES__*/;
+const cache = new Map();
+function load (id) {
+  if (cache.has(id)) return cache.get(id).exports;
+  const entry = MODULES[id];
+  const module = { exports: {} };
+  cache.set(id, module);
+  if (entry.json !== undefined) { module.exports = entry.json; return module.exports; }
+  entry.factory.call(module.exports, module, module.exports, (name) => load(entry.deps[name]), console, entry.filename, entry.dirname);
+  return module.exports;
+}
+const mod = load(0);
+
+const CONTEXT = [
+  ['bearerToken', 'bearerToken'], ['integrationId', '_integrationId'], ['parentIntegrationId', '_parentIntegrationId'],
+  ['flowId', '_flowId'], ['exportId', '_exportId'], ['importId', '_importId'], ['connectionId', '_connectionId']
+];
+
+function rebuild (fields, context) {
+  const options = Object.assign(fields, JSON.parse(context.extra));
+  for (const [wit, key] of CONTEXT) if (context[wit] !== undefined) options[key] = context[wit];
+  if (context.settings !== undefined) options.settings = JSON.parse(context.settings);
+  if (context.configuration !== undefined) options.configuration = JSON.parse(context.configuration);
+  return options;
+}
+
+function call (fn, options) {
+  return new Promise((resolve, reject) => {
+    const returned = fn(options, (err, res) => (err ? reject(err) : resolve(res)));
+    if (returned && typeof returned.then === 'function') returned.then(resolve, reject);
+  });
+}
+
+export const plugin = {
+  manifest () {
+    return [{ name: 'preMapUpper', group: { tag: 'hooks' }, kind: 'pre-map', boundary: 'typed' }];
+  },
+  invoke () { throw { code: 'invalid_function', message: 'typed experiment' }; }
+};
+
+const unused = () => { throw { code: 'invalid_function', message: 'typed experiment' }; };
+export const hooks = {
+  async preMap (target, options) {
+    const data = options.data.map((text) => JSON.parse(text));
+    const results = await call(mod.hooks[target.name], rebuild({ data }, options.context));
+    return results.map((r) => ({
+      data: r.data === undefined ? undefined : JSON.stringify(r.data),
+      errors: r.errors || []
+    }));
+  },
+  preSavePage: unused, postMap: unused, postSubmit: unused, postResponseMap: unused, postAggregate: unused
+};
+export const wrappers = { ping: unused, export: unused, import: unused };
+export const lifecycle = {
+  step: unused, formInit: unused, preSave: unused, initChild: unused, update: unused, changeEdition: unused
+};
