@@ -67,7 +67,8 @@ function lookup (target) {
 // integrator-extension's validateObject: only plain JSON data may be returned (no Date, class
 // instance, function, symbol or bigint anywhere). One loop over an explicit stack, primitives
 // settled inline: in an interpreter every call and allocation counts, and this walk visits
-// every value of the result (a recursive version cost ~40% of a 1000-record preMap).
+// every value of the result (a recursive version was over a third of a 1000-record preMap's
+// fuel; this one is 12%).
 function badPrimitive (t) {
   return t === 'function' || t === 'symbol' || t === 'bigint';
 }

@@ -2,10 +2,11 @@
 //!
 //! `cargo bench -p integration-tests --bench sandbox_overhead`
 //!
-//! Calls the diy example's `preMapPhones` (typed preMap: parse each record, normalise a phone
-//! field, serialise) on 1000 records of ~300 bytes, through the same path a request takes
-//! (fresh instance, marshalling, contract check), on four engines that differ only in fuel and
-//! epochs. Rounds are interleaved so machine noise hits every engine alike; the figure per
+//! Calls the diy examples' `preMapPhones` (preMap: parse each record, normalise a phone field,
+//! serialise) on 1000 records of ~300 bytes, through the same path a request takes (fresh
+//! instance, marshalling, contract check), on four engines that differ only in fuel and
+//! epochs, for each guest language (Rust: typed boundary; JavaScript and Python: JSON
+//! boundary). Rounds are interleaved so machine noise hits every engine alike; the figure per
 //! engine is the median of its per-round medians, reported as a ratio to the engine with
 //! neither meter.
 
@@ -20,7 +21,6 @@ use host::runtime::{Limits, Runtime, Tags};
 use serde_json::value::RawValue;
 
 const ROUNDS: usize = 7;
-const CALLS_PER_ROUND: usize = 40;
 
 struct Engine {
     name: &'static str,
@@ -41,81 +41,103 @@ async fn main() -> anyhow::Result<()> {
     let options: Box<RawValue> = serde_json::from_str(&options)?;
     println!("payload: 1000 records, {} bytes", options.get().len());
 
-    let mut engines = Vec::new();
-    for (name, fuel, epochs) in [
-        ("neither", false, false),
-        ("fuel", true, false),
-        ("epochs", false, true),
-        ("fuel+epochs", true, true),
+    println!("| guest | engine | median per call | ratio to neither |");
+    println!("|---|---|---|---|");
+    for (language, wasm, boundary, calls_per_round) in [
+        (
+            "Rust",
+            integration_tests::DIY_EXAMPLE_WASM,
+            Boundary::Typed,
+            40,
+        ),
+        (
+            "JavaScript",
+            integration_tests::JS_DIY_EXAMPLE_WASM,
+            Boundary::Json,
+            4,
+        ),
+        (
+            "Python",
+            integration_tests::PY_DIY_EXAMPLE_WASM,
+            Boundary::Json,
+            10,
+        ),
     ] {
-        let runtime = Runtime::new(EngineOptions {
-            fuel,
-            epochs,
-            ..EngineOptions::new(4, DEFAULT_MAX_STACK_BYTES)
-        })?;
-        let path = std::path::PathBuf::from(integration_tests::DIY_EXAMPLE_WASM);
-        let bytes = std::fs::read(&path)?;
-        let limits = Limits::default();
-        let module = Module::load(&runtime, "diy", bytes, "bench".into(), &limits, None).await?;
-        let plugin = Arc::new(Plugin {
-            id: "diy".into(),
-            file: path,
-            module: Arc::new(module),
-            limits,
-            settings: None,
-            loaded_at: std::time::SystemTime::now(),
-        });
-        let target = Target {
-            plugin,
-            group: Group::Hooks,
-            name: "preMapPhones".into(),
-            kind: Kind::PreMap,
-            boundary: Boundary::Typed,
-        };
-        engines.push(Engine {
-            name,
-            runtime,
-            target,
-            medians: Vec::new(),
-        });
-    }
-
-    let mut fuel_used = 0;
-    for _ in 0..ROUNDS {
-        for engine in &mut engines {
-            let mut times = Vec::with_capacity(CALLS_PER_ROUND);
-            for _ in 0..CALLS_PER_ROUND {
-                let started = Instant::now();
-                let tags = Tags {
-                    connector: "diy".into(),
-                    request_id: "bench".into(),
-                };
-                let plugin = &engine.target.plugin;
-                let mut call = engine
-                    .runtime
-                    .start(plugin.pre(), &plugin.limits, tags)
-                    .await?;
-                let body = host::marshal::invoke(&mut call, &engine.target, &options).await?;
-                times.push(started.elapsed());
-                assert!(body.is_some_and(|b| b.len() > 100_000));
-                fuel_used = fuel_used.max(call.fuel_used());
-            }
-            engine.medians.push(median(times));
+        let mut engines = Vec::new();
+        for (name, fuel, epochs) in [
+            ("neither", false, false),
+            ("fuel", true, false),
+            ("epochs", false, true),
+            ("fuel+epochs", true, true),
+        ] {
+            let runtime = Runtime::new(EngineOptions {
+                fuel,
+                epochs,
+                ..EngineOptions::new(4, DEFAULT_MAX_STACK_BYTES)
+            })?;
+            let path = std::path::PathBuf::from(wasm);
+            let bytes = std::fs::read(&path)?;
+            let limits = Limits::default();
+            let module =
+                Module::load(&runtime, "diy", bytes, "bench".into(), &limits, None).await?;
+            let plugin = Arc::new(Plugin {
+                id: "diy".into(),
+                file: path,
+                module: Arc::new(module),
+                limits,
+                settings: None,
+                loaded_at: std::time::SystemTime::now(),
+            });
+            let target = Target {
+                plugin,
+                group: Group::Hooks,
+                name: "preMapPhones".into(),
+                kind: Kind::PreMap,
+                boundary,
+            };
+            engines.push(Engine {
+                name,
+                runtime,
+                target,
+                medians: Vec::new(),
+            });
         }
-    }
 
-    let base = median(engines[0].medians.clone());
-    println!("| engine | median per call | ratio to neither |");
-    println!("|---|---|---|");
-    for engine in &engines {
-        let m = median(engine.medians.clone());
-        println!(
-            "| {} | {:.2} ms | {:.2}× |",
-            engine.name,
-            m.as_secs_f64() * 1e3,
-            m.as_secs_f64() / base.as_secs_f64()
-        );
+        let mut fuel_used = 0;
+        for _ in 0..ROUNDS {
+            for engine in &mut engines {
+                let mut times = Vec::with_capacity(calls_per_round);
+                for _ in 0..calls_per_round {
+                    let started = Instant::now();
+                    let tags = Tags {
+                        connector: "diy".into(),
+                        request_id: "bench".into(),
+                    };
+                    let plugin = &engine.target.plugin;
+                    let mut call = engine
+                        .runtime
+                        .start(plugin.pre(), &plugin.limits, tags)
+                        .await?;
+                    let body = host::marshal::invoke(&mut call, &engine.target, &options).await?;
+                    times.push(started.elapsed());
+                    assert!(body.is_some_and(|b| b.len() > 100_000));
+                    fuel_used = fuel_used.max(call.fuel_used());
+                }
+                engine.medians.push(median(times));
+            }
+        }
+
+        let base = median(engines[0].medians.clone());
+        for engine in &engines {
+            let m = median(engine.medians.clone());
+            println!(
+                "| {language} | {} | {:.2} ms | {:.2}× |",
+                engine.name,
+                m.as_secs_f64() * 1e3,
+                m.as_secs_f64() / base.as_secs_f64()
+            );
+        }
+        println!("| {language} | fuel used per call: {fuel_used} | | |");
     }
-    println!("fuel used per call: {fuel_used}");
     Ok(())
 }
