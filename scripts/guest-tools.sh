@@ -2,6 +2,8 @@
 # Installs what the JavaScript and Python SDKs build with, at pinned versions:
 #   guest-sdk/js/node_modules       componentize-js (npm, from the committed lock)
 #   target/guest-tools/python       a virtualenv with componentize-py (guest-sdk/python/requirements.txt)
+# and the Node reference (benchmarks/node: integrator-extension behind express), which the
+# differential tests run the JavaScript example against.
 # Safe to rerun; scripts/test.sh, scripts/run-examples.sh and the test build call it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,6 +11,7 @@ cd "$root"
 # `npm install`, not `npm ci`: npm 11 writes this lock without the other platforms' optional
 # binaries and `npm ci` then refuses it; `npm install` keeps the locked versions.
 (cd guest-sdk/js && npm install --no-audit --no-fund --loglevel=error)
+(cd benchmarks/node && npm ci --no-audit --no-fund --loglevel=error)
 venv=target/guest-tools/python
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --disable-pip-version-check --quiet -r guest-sdk/python/requirements.txt

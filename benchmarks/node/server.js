@@ -1,12 +1,13 @@
 'use strict'
 // express-integrator-extension's server, reduced to what a /function call exercises:
 // integrator-extension 0.3.12 behind express 4.21.2 and body-parser 1.20.3 (50 MB limit), the
-// same token lookup and routes, per-request logging off.
+// same token lookup and routes, per-request logging off. Serves ./functions.js, or the module
+// FUNCTIONS names (the differential tests run the JavaScript example here and in the host).
 const util = require('util')
 const express = require('express')
 const bodyParser = require('body-parser')
 const Extension = require('integrator-extension')
-const functions = require('./functions')
+const functions = require(process.env.FUNCTIONS || './functions')
 
 // integrator-extension logs every call with console.log; the benchmark turns logging off.
 console.log = () => {}
@@ -44,7 +45,7 @@ extension.loadConfiguration({ diy: functions, systemToken }, (err) => {
       return res.json(result)
     })
   })
-  const server = app.listen(port, '127.0.0.1', () => process.stderr.write(`node reference listening on ${port}\n`))
+  const server = app.listen(port, '127.0.0.1', () => process.stderr.write(`node reference listening on ${server.address().port}\n`))
   server.keepAliveTimeout = 301000
   server.headersTimeout = 305000
 })

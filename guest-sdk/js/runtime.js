@@ -4,7 +4,8 @@
 // integrator:extension world.
 //
 // Semantics follow integrator-extension 0.3.12: functions are `(options, callback)` calling
-// back `callback(err, result)`, or return a promise; errors answer `{code: err.code || err.name,
+// back `callback(err, result)` (beyond the original, which refuses async functions, they may
+// also return a promise); errors answer `{code: err.code || err.name,
 // message: err.message}`; `lastExportDateTime` and `currentExportDateTime` arrive as Date
 // objects; a result that is not plain JSON data answers "Extension response is not
 // serializable.". Functions are served through `plugin.invoke` (the JSON boundary), with the
@@ -102,14 +103,16 @@ const DONE = 1;
 const FAILED = 2;
 
 // The function's result as the JSON text the host receives.
+// As the original: JSON.stringify first (a cycle or a bigint throws), then the plain-data walk.
 function finish (result) {
-  if (!serializable(result)) throw NOT_SERIALIZABLE;
-  if (result === undefined) return undefined;
+  let text;
   try {
-    return JSON.stringify(result);
+    text = JSON.stringify(result);
   } catch (_) {
     throw NOT_SERIALIZABLE;
   }
+  if (!serializable(result)) throw NOT_SERIALIZABLE;
+  return text;
 }
 
 const NOT_SERIALIZABLE = { code: 'invalid_extension_response', message: 'Extension response is not serializable.' };

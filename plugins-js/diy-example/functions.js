@@ -61,6 +61,12 @@ exports.hooks = {
     callback(null, { when: new Date(0) })
   },
 
+  cyclic: function (options, callback) {
+    const node = { name: 'loop' }
+    node.self = node
+    callback(null, node)
+  },
+
   spin: function () {
     for (;;) {}
   }

@@ -221,3 +221,111 @@ async fn required_files_are_bundled_and_node_builtins_are_refused_when_called() 
         )
     );
 }
+
+/// The original stack (integrator-extension 0.3.12 behind express, `benchmarks/node/server.js`)
+/// serving a module, on an ephemeral port.
+struct NodeReference {
+    child: std::process::Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl NodeReference {
+    fn start(functions: &std::path::Path) -> Self {
+        use std::io::BufRead;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut child = std::process::Command::new("node")
+            .arg(root.join("benchmarks/node/server.js"))
+            .env("PORT", "0")
+            .env("SYSTEM_TOKEN", integration_tests::TOKEN)
+            .env("FUNCTIONS", functions)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("node (benchmarks/node needs `npm ci`: scripts/guest-tools.sh)");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let port = loop {
+            let line = lines
+                .next()
+                .expect("the Node reference exited before listening")
+                .unwrap();
+            if let Some(port) = line.strip_prefix("node reference listening on ") {
+                break port.trim().to_string();
+            }
+        };
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, body: &Value) -> (u16, String) {
+        let r = self
+            .client
+            .post(format!("{}/function", self.base))
+            .bearer_auth(integration_tests::TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+}
+
+impl Drop for NodeReference {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_match_the_original_running_the_same_module() {
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins-js/diy-example/functions.js");
+    let node = NodeReference::start(&module);
+    let server = js_server().await;
+    // The one deliberate difference: integrator-extension 0.3.12 accepts only callback-style
+    // functions (its isFunction refuses `[object AsyncFunction]`); this host also runs async
+    // functions and returned promises.
+    let body = hook(
+        "postSubmitEnrich",
+        json!({"preMapData": [], "responseData": []}),
+    );
+    assert_eq!(node.call(&body).await.0, 422);
+    assert_eq!(server.call(&body).await.text, "[]");
+
+    let requests = [
+        hook(
+            "preMapPhones",
+            json!({"data": [{"phone": "(555) 010-0199", "name": "Ada"}, {"phone": "12"}, {"name": "Grace"}, {"phone": "+44 20 7946 0958"}]}),
+        ),
+        hook(
+            "delta",
+            json!({"lastExportDateTime": "2020-01-02T03:04:05.000Z", "currentExportDateTime": "2021-06-01T00:00:00Z"}),
+        ),
+        hook("deferred", json!({"data": [1, 2]})),
+        hook("deferredFailure", json!({})),
+        hook("failWithCode", json!({})),
+        hook("failWithName", json!({})),
+        hook("notSerializable", json!({})),
+        hook("cyclic", json!({})),
+        json!({"diy": true, "type": "hook", "function": "preMapPhones", "maxResponseSize": 10, "options": {"data": [{"phone": "5550100199"}]}}),
+        hook("noSuchFunction", json!({})),
+        json!({"diy": true, "type": "setting", "function": "persistSettings", "options": {"pending": {"a": 1}}}),
+        json!({"diy": true, "type": "nosuchgroup", "function": "x", "options": {}}),
+        json!({"diy": true, "function": "hooks", "options": {}}),
+        json!({"diy": true, "type": "hook", "function": 7, "options": {}}),
+        json!({"diy": true, "type": "hook", "function": "preMapPhones"}),
+    ];
+    for body in &requests {
+        let ours = server.call(body).await;
+        let theirs = node.call(body).await;
+        assert_eq!(
+            (ours.status, ours.text.as_str()),
+            (theirs.0, theirs.1.as_str()),
+            "request {body}"
+        );
+    }
+}
