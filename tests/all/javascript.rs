@@ -7,20 +7,10 @@ use integration_tests::{JS_DIY_EXAMPLE_WASM, TestServer};
 use serde_json::{Value, json};
 
 use crate::eqjson;
+use crate::interpreted::{self, hook};
 
 async fn js_server() -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(JS_DIY_EXAMPLE_WASM, dir.path().join("diy.wasm")).unwrap();
-    // The wall clock is the limit under test. A JavaScript busy loop burns ~10 G fuel units a
-    // second of CPU, so with the default budget fuel could stop it first (also precise, but
-    // which one wins would depend on the machine's load).
-    let settings = "[limits]\ntimeout_ms = 1_000\nfuel = 1_000_000_000_000_000\n";
-    std::fs::write(dir.path().join("diy.toml"), settings).unwrap();
-    TestServer::start_in(dir, |_| {}).await
-}
-
-fn hook(function: &str, options: Value) -> Value {
-    json!({"diy": true, "type": "hook", "function": function, "options": options})
+    interpreted::server(JS_DIY_EXAMPLE_WASM).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,24 +114,7 @@ async fn errors_dates_and_results_follow_the_original() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_looping_javascript_hook_is_stopped() {
     let server = js_server().await;
-    let r = server.call(&hook("spin", json!({}))).await;
-    assert_eq!(
-        (r.status, r.text.as_str()),
-        (
-            422,
-            r#"{"errors":[{"message":"The function ran longer than its limit of 1000 ms and was stopped.","code":"timeout"}]}"#
-        )
-    );
-    let r = server
-        .call(&hook(
-            "preMapPhones",
-            json!({"data": [{"phone": "5550100199"}]}),
-        ))
-        .await;
-    assert_eq!(
-        (r.status, r.text.as_str()),
-        (200, r#"[{"data":{"phone":"+15550100199"}}]"#)
-    );
+    interpreted::a_runaway_loop_is_stopped_and_the_module_keeps_serving(&server).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,6 +20,7 @@
 mod macros;
 
 mod configuration;
+mod interpreted;
 mod javascript;
 mod kinds;
 mod protocol;

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use host::dispatch::Target;
-use host::registry::{Module, Plugin};
+use host::registry::Plugin;
 use host::runtime::bindings::{Boundary, Group, Kind};
 use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
 use host::runtime::{Limits, Runtime, Tags};
@@ -51,24 +51,7 @@ async fn variant(
     path: PathBuf,
     boundary: Boundary,
 ) -> anyhow::Result<Variant> {
-    let limits = Limits::default();
-    let module = Module::load(
-        runtime,
-        "diy",
-        std::fs::read(&path)?,
-        name.into(),
-        &limits,
-        None,
-    )
-    .await?;
-    let plugin = Arc::new(Plugin {
-        id: "diy".into(),
-        file: path,
-        module: Arc::new(module),
-        limits,
-        settings: None,
-        loaded_at: std::time::SystemTime::now(),
-    });
+    let plugin = integration_tests::load_plugin(runtime, path, Limits::default()).await?;
     Ok(Variant {
         name,
         plugin,

@@ -10,13 +10,11 @@
 //! - the whole preMapUpper call for N records, against the same transformation done natively
 //!   in Rust (parse, transform, serialise) in the same run.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use host::dispatch::Target;
 use host::marshal::fields::Fields;
 use host::marshal::output;
-use host::registry::{Module, Plugin};
 use host::runtime::bindings::{Boundary, Group, Kind, hooks};
 use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
 use host::runtime::{Limits, Runtime, Tags};
@@ -52,25 +50,10 @@ fn native_pre_map_upper(options: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::new(EngineOptions::new(8, DEFAULT_MAX_STACK_BYTES))?;
-    let path = std::path::PathBuf::from(integration_tests::BENCH_WASM);
     let limits = Limits::default();
-    let module = Module::load(
-        &runtime,
-        "diy",
-        std::fs::read(&path)?,
-        "bench".into(),
-        &limits,
-        None,
-    )
-    .await?;
-    let plugin = Arc::new(Plugin {
-        id: "diy".into(),
-        file: path,
-        module: Arc::new(module),
-        limits: limits.clone(),
-        settings: None,
-        loaded_at: std::time::SystemTime::now(),
-    });
+    let plugin =
+        integration_tests::load_plugin(&runtime, integration_tests::BENCH_WASM, limits.clone())
+            .await?;
     let target = |name: &str, kind| Target {
         plugin: plugin.clone(),
         group: Group::Hooks,

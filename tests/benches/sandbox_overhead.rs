@@ -10,11 +10,9 @@
 //! engine is the median of its per-round medians, reported as a ratio to the engine with
 //! neither meter.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use host::dispatch::Target;
-use host::registry::{Module, Plugin};
 use host::runtime::bindings::{Boundary, Group, Kind};
 use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
 use host::runtime::{Limits, Runtime, Tags};
@@ -75,19 +73,7 @@ async fn main() -> anyhow::Result<()> {
                 epochs,
                 ..EngineOptions::new(4, DEFAULT_MAX_STACK_BYTES)
             })?;
-            let path = std::path::PathBuf::from(wasm);
-            let bytes = std::fs::read(&path)?;
-            let limits = Limits::default();
-            let module =
-                Module::load(&runtime, "diy", bytes, "bench".into(), &limits, None).await?;
-            let plugin = Arc::new(Plugin {
-                id: "diy".into(),
-                file: path,
-                module: Arc::new(module),
-                limits,
-                settings: None,
-                loaded_at: std::time::SystemTime::now(),
-            });
+            let plugin = integration_tests::load_plugin(&runtime, wasm, Limits::default()).await?;
             let target = Target {
                 plugin,
                 group: Group::Hooks,

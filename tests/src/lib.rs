@@ -297,3 +297,30 @@ pub mod native {
         responses
     }
 }
+
+/// A plugin loaded straight into `runtime` as the `diy` module (no server, no compile cache),
+/// for the in-process benchmarks.
+pub async fn load_plugin(
+    runtime: &host::runtime::Runtime,
+    path: impl Into<PathBuf>,
+    limits: host::runtime::Limits,
+) -> anyhow::Result<std::sync::Arc<host::registry::Plugin>> {
+    let path = path.into();
+    let module = host::registry::Module::load(
+        runtime,
+        "diy",
+        std::fs::read(&path)?,
+        path.display().to_string(),
+        &limits,
+        None,
+    )
+    .await?;
+    Ok(std::sync::Arc::new(host::registry::Plugin {
+        id: "diy".into(),
+        file: path,
+        module: std::sync::Arc::new(module),
+        limits,
+        settings: None,
+        loaded_at: std::time::SystemTime::now(),
+    }))
+}
