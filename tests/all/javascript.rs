@@ -87,13 +87,22 @@ async fn errors_dates_and_results_follow_the_original() {
         r#"{"errors":[{"message":"Cannot read properties of undefined","code":"TypeError"}]}"#
     );
 
-    // lastExportDateTime / currentExportDateTime arrive as Date objects.
+    // lastExportDateTime / currentExportDateTime arrive as Date objects; console.log reaches
+    // the host log, tagged with the connector.
+    let logs = integration_tests::captured_logs();
     let r = server
         .call(&hook("delta", json!({"lastExportDateTime": "2020-01-02T03:04:05.000Z", "currentExportDateTime": "2021-06-01T00:00:00Z"})))
         .await;
     eqjson!(
         r.json(),
         json!({"lastIsDate": true, "last": "2020-01-02T03:04:05.000Z", "year": 2021})
+    );
+    let lines = logs.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains(
+            r#"delta export window "2020-01-02T03:04:05.000Z" "2021-06-01T00:00:00.000Z""#
+        ) && l.contains(r#"connector="diy""#)),
+        "{lines:#?}"
     );
 
     // A Date in the result is not plain JSON data: the original's error, byte for byte.

@@ -79,13 +79,23 @@ async fn errors_dates_and_contracts() {
         r#"{"errors":[{"message":"'missing'","code":"KeyError"}]}"#
     );
 
-    // lastExportDateTime / currentExportDateTime arrive as datetime objects …
+    // lastExportDateTime / currentExportDateTime arrive as datetime objects (and
+    // extension.log reaches the host log) …
+    let logs = integration_tests::captured_logs();
     let r = server
         .call(&hook("delta", json!({"lastExportDateTime": "2020-01-02T03:04:05.000Z", "currentExportDateTime": "2021-06-01T00:00:00Z"})))
         .await;
     eqjson!(
         r.json(),
         json!({"lastIsDate": true, "last": "2020-01-02T03:04:05+00:00", "year": 2021})
+    );
+    let lines = logs.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(
+            |l| l.contains("delta export window 2020-01-02T03:04:05+00:00")
+                && l.contains(r#"connector="diy""#)
+        ),
+        "{lines:#?}"
     );
     // … and are not JSON data when returned.
     let r = server

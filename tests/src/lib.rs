@@ -324,3 +324,40 @@ pub async fn load_plugin(
         loaded_at: std::time::SystemTime::now(),
     }))
 }
+
+/// Every log line the in-process servers write, captured once per test binary (plugin lines
+/// carry `connector=` and `request_id=` fields). Call before starting the server whose lines
+/// you want to see; filter by something unique to your test.
+pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    static LINES: OnceLock<Arc<Mutex<Vec<String>>>> = OnceLock::new();
+    LINES
+        .get_or_init(|| {
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let sink = Capture(lines.clone());
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_ansi(false)
+                .without_time()
+                .with_writer(move || sink.clone())
+                .try_init();
+            lines
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        lines.extend(text.lines().map(str::to_string));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
