@@ -98,3 +98,8 @@ exports.settings = {
     callback(null, { success: true, saved: Object.keys(options.pending || {}).length })
   }
 }
+
+// A function at the module root: requests without `type` reach it.
+exports.version = function (options, callback) {
+  callback(null, { version: '1.4.2', caller: options.caller || null })
+}

@@ -67,6 +67,13 @@ def persist_settings(options):
     return {"success": True, "saved": len(options.get("pending") or {})}
 
 
+def version(options):
+    """A function at the module root (listed in __all__): requests without `type` reach it."""
+    return {"version": "1.4.2", "caller": options.get("caller")}
+
+
+__all__ = ["version"]
+
 hooks = {
     "preMapPhones": pre_map_phones,
     "postSubmitEnrich": post_submit_enrich,

@@ -297,6 +297,7 @@ async fn answers_match_the_original_running_the_same_module() {
         hook("noSuchFunction", json!({})),
         json!({"diy": true, "type": "setting", "function": "persistSettings", "options": {"pending": {"a": 1}}}),
         json!({"diy": true, "type": "nosuchgroup", "function": "x", "options": {}}),
+        json!({"diy": true, "function": "version", "options": {"caller": "flow-7"}}),
         json!({"diy": true, "function": "hooks", "options": {}}),
         json!({"diy": true, "type": "hook", "function": 7, "options": {}}),
         json!({"diy": true, "type": "hook", "function": "preMapPhones"}),

@@ -45,6 +45,16 @@ pub(crate) async fn a_python_module_serves_its_groups() {
         .await;
     eqjson!(r.json(), json!({"success": true, "saved": 2}));
 
+    // A root function (`__all__`), reached by a request without `type`; helpers are not.
+    let r = server
+        .call(&json!({"diy": true, "function": "version", "options": {"caller": "flow-7"}}))
+        .await;
+    assert_eq!(r.text, r#"{"version":"1.4.2","caller":"flow-7"}"#);
+    let r = server
+        .call(&json!({"diy": true, "function": "normalise_phone", "options": {}}))
+        .await;
+    assert_eq!(r.json()["errors"][0]["code"], "invalid_function");
+
     let listing = server.listing().await;
     let functions = listing["plugins"][0]["functions"]
         .as_array()
