@@ -1,7 +1,8 @@
 //! Call latency of the same hook in every guest language, in process (no HTTP), in one run:
 //! the Rust guest (typed boundary), the JavaScript SDK (JSON boundary, as shipped), the same
-//! JavaScript module behind the typed boundary (an experiment: `benchmarks/js-typed`), the
-//! Python SDK (JSON boundary), and Node running the same JavaScript module
+//! JavaScript module behind the typed boundary (an experiment: `benchmarks/js-experiments`), the
+//! Python SDK (JSON boundary), the least a componentize-js component can do per call (the
+//! floor experiment, N = 0 only), and Node running the same JavaScript module
 //! (`benchmarks/node/functions.js` under integrator-extension, `benchmarks/node/time-calls.js`).
 //!
 //! `cargo bench -p integration-tests --bench languages` (needs `benchmarks/node`'s packages:
@@ -43,6 +44,8 @@ struct Variant {
     name: &'static str,
     plugin: Arc<Plugin>,
     boundary: Boundary,
+    /// Measured only at N = 0 (the floor experiment answers `[]` whatever it gets).
+    floor_only: bool,
 }
 
 async fn variant(
@@ -56,7 +59,24 @@ async fn variant(
         name,
         plugin,
         boundary,
+        floor_only: false,
     })
+}
+
+/// Builds `benchmarks/node/functions.js` around one of the `benchmarks/js-experiments`
+/// runtimes.
+fn build_experiment(runtime_js: &str) -> anyhow::Result<PathBuf> {
+    let out = std::env::temp_dir().join(format!("extension-host-bench-{runtime_js}.wasm"));
+    let status = Command::new("node")
+        .arg(root().join("guest-sdk/js/build.mjs"))
+        .arg(root().join("benchmarks/node/functions.js"))
+        .arg("--runtime")
+        .arg(root().join("benchmarks/js-experiments").join(runtime_js))
+        .arg("-o")
+        .arg(&out)
+        .status()?;
+    anyhow::ensure!(status.success(), "building the {runtime_js} experiment");
+    Ok(out)
 }
 
 /// Node's median for one body, in ms.
@@ -80,16 +100,8 @@ fn node_median(body: &Value, iterations: usize) -> anyhow::Result<f64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let runtime = Runtime::new(EngineOptions::new(8, DEFAULT_MAX_STACK_BYTES))?;
-    let typed_js = std::env::temp_dir().join("extension-host-bench-js-typed.wasm");
-    let status = Command::new("node")
-        .arg(root().join("guest-sdk/js/build.mjs"))
-        .arg(root().join("benchmarks/node/functions.js"))
-        .arg("--runtime")
-        .arg(root().join("benchmarks/js-typed/runtime-typed.js"))
-        .arg("-o")
-        .arg(&typed_js)
-        .status()?;
-    anyhow::ensure!(status.success(), "building the typed JavaScript experiment");
+    let typed_js = build_experiment("runtime-typed.js")?;
+    let floor_js = build_experiment("runtime-floor.js")?;
     let mut variants = vec![
         variant(
             &runtime,
@@ -120,6 +132,16 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?,
     ];
+    variants.push(Variant {
+        floor_only: true,
+        ..variant(
+            &runtime,
+            "JavaScript floor (experiment)",
+            floor_js,
+            Boundary::Json,
+        )
+        .await?
+    });
     // Experiments: EXTRA_JSON_GUESTS=/path/a.wasm:/path/b.wasm adds JSON-boundary builds of
     // the same module.
     let extra = std::env::var("EXTRA_JSON_GUESTS").unwrap_or_default();
@@ -148,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
         let node = node_median(&body, iterations * 4)?;
         let mut rust_ms = f64::NAN;
         let mut expected: Option<Value> = None;
-        for v in &variants {
+        for v in variants.iter().filter(|v| n == 0 || !v.floor_only) {
             let target = Target {
                 plugin: v.plugin.clone(),
                 group: Group::Hooks,
