@@ -21,3 +21,4 @@ echo "## Hot reload and restart"
 cargo bench --locked -p integration-tests --bench reload
 echo "## Languages: Rust, JavaScript, Python, Node"
 cargo bench --locked -p integration-tests --bench languages
+target/release/bench-http --languages --duration 5

@@ -3,7 +3,9 @@
 //! Rust ceiling (`native-ceiling`), each its own process on loopback, loaded by `wrk`.
 //!
 //! `scripts/bench.sh` builds everything and runs this;
-//! `bench-http [--duration 8] [--quick] [--only preMapUpper|echo|postSubmitIds]`.
+//! `bench-http [--duration 8] [--quick] [--only preMapUpper|echo|postSubmitIds]`;
+//! `bench-http --languages` instead compares the Rust, JavaScript and Python guests with Node
+//! over HTTP (latency at one connection).
 //!
 //! For each server, function, record count N and concurrency: requests/s, p50 and p99 latency
 //! (wrk's, over the whole run), peak RSS of the server process during that cell (VmHWM, reset
@@ -216,6 +218,105 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
+fn host_command(release: &Path, plugins: &Path, port: u16) -> Command {
+    let mut host = Command::new(release.join("extension-host"));
+    host.args(["serve", "--bind", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .args(["--system-token", TOKEN, "--no-watch", "--no-cache"])
+        .arg("--plugins")
+        .arg(plugins)
+        .env("RUST_LOG", "warn");
+    host
+}
+
+fn node_command(root: &Path) -> Command {
+    let mut node = Command::new("node");
+    node.arg(root.join("benchmarks/node/server.js"))
+        .env("PORT", "18091")
+        .env("SYSTEM_TOKEN", TOKEN);
+    node
+}
+
+fn wrk_script(work: &Path) -> anyhow::Result<PathBuf> {
+    let script = work.join("post.lua");
+    std::fs::write(
+        &script,
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.headers[\"Authorization\"] = \"Bearer \" .. os.getenv(\"TOKEN\")\n\
+         local f = assert(io.open(os.getenv(\"BODY_FILE\"), \"rb\"))\nwrk.body = f:read(\"*a\")\nf:close()\n",
+    )?;
+    Ok(script)
+}
+
+/// `--languages`: `preMapUpper` over HTTP, one connection at a time (latency, not throughput),
+/// with the Rust, JavaScript and Python bench plugins served by one host as connectors `rust`,
+/// `js` and `py`, against the Node reference running the same JavaScript module.
+fn languages(
+    root: &Path,
+    release: &Path,
+    work: &Path,
+    seconds: u64,
+    quick: bool,
+) -> anyhow::Result<()> {
+    let plugins = work.join("plugins");
+    std::fs::create_dir_all(&plugins)?;
+    for (id, wasm) in [
+        ("rust", integration_tests::BENCH_WASM),
+        ("js", integration_tests::JS_BENCH_WASM),
+        ("py", integration_tests::PY_BENCH_WASM),
+    ] {
+        std::fs::copy(wasm, plugins.join(format!("{id}.wasm")))?;
+    }
+    let script = wrk_script(work)?;
+    let host = start("host", 18093, host_command(release, &plugins, 18093))?;
+    let node = start("node", 18091, node_command(root))?;
+    let ns: &[usize] = if quick { &[1, 100] } else { &[1, 100, 1000] };
+    println!("| N | guest | req/s (c=1) | p50 ms | p99 ms | p50 × Node |");
+    println!("|---|---|---|---|---|---|");
+    for &n in ns {
+        let mut body = body("preMapUpper", n);
+        let node_file = work.join(format!("node-{n}.json"));
+        std::fs::write(&node_file, body.to_string())?;
+        let (status, text) = http(node.port, "POST", "/function", body.to_string().as_bytes())?;
+        anyhow::ensure!(status == 200, "node answered {status}");
+        let expected: Value = serde_json::from_slice(&text)?;
+        let mut rows = Vec::new();
+        for (label, connector) in [("Rust", "rust"), ("JavaScript", "js"), ("Python", "py")] {
+            body.as_object_mut().context("body")?.remove("diy");
+            body["_connectorId"] = json!(connector);
+            let payload = body.to_string();
+            let (status, text) = http(host.port, "POST", "/function", payload.as_bytes())?;
+            anyhow::ensure!(status == 200, "{label} answered {status}");
+            anyhow::ensure!(
+                same(&serde_json::from_slice(&text)?, &expected),
+                "{label} disagrees with node at N={n}"
+            );
+            let file = work.join(format!("{connector}-{n}.json"));
+            std::fs::write(&file, payload)?;
+            wrk(host.port, &file, 1, 1, &script)?;
+            rows.push((label, wrk(host.port, &file, 1, seconds, &script)?));
+        }
+        wrk(node.port, &node_file, 1, 1, &script)?;
+        let node_load = wrk(node.port, &node_file, 1, seconds, &script)?;
+        rows.push(("Node (same JS module)", node_load));
+        let node_p50 = rows[3].1.p50_ms;
+        for (label, load) in &rows {
+            eprintln!(
+                "languages N={n} {label}: {:.0} req/s p50 {:.2} ms",
+                load.rps, load.p50_ms
+            );
+            println!(
+                "| {n} | {label} | {:.0} | {:.2} | {:.2} | {:.1}× |",
+                load.rps,
+                load.p50_ms,
+                load.p99_ms,
+                load.p50_ms / node_p50
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let flag = |name: &str| {
@@ -230,37 +331,16 @@ fn main() -> anyhow::Result<()> {
     let root = root();
     let release = root.join("target/release");
     let work = tempfile::tempdir()?;
+    if args.iter().any(|a| a == "--languages") {
+        return languages(&root, &release, work.path(), seconds, quick);
+    }
 
     let plugins = work.path().join("plugins");
     std::fs::create_dir_all(&plugins)?;
     std::fs::copy(integration_tests::BENCH_WASM, plugins.join("diy.wasm"))?;
-    let script = work.path().join("post.lua");
-    std::fs::write(
-        &script,
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-         wrk.headers[\"Authorization\"] = \"Bearer \" .. os.getenv(\"TOKEN\")\n\
-         local f = assert(io.open(os.getenv(\"BODY_FILE\"), \"rb\"))\nwrk.body = f:read(\"*a\")\nf:close()\n",
-    )?;
-
-    let mut host = Command::new(release.join("extension-host"));
-    host.args([
-        "serve",
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "18090",
-        "--system-token",
-        TOKEN,
-        "--no-watch",
-        "--no-cache",
-    ])
-    .arg("--plugins")
-    .arg(&plugins)
-    .env("RUST_LOG", "warn");
-    let mut node = Command::new("node");
-    node.arg(root.join("benchmarks/node/server.js"))
-        .env("PORT", "18091")
-        .env("SYSTEM_TOKEN", TOKEN);
+    let script = wrk_script(work.path())?;
+    let host = host_command(&release, &plugins, 18090);
+    let node = node_command(&root);
     let mut native = Command::new(release.join("native-ceiling"));
     native.args(["18092", TOKEN]);
     let servers = [
