@@ -99,6 +99,14 @@ exports.settings = {
   }
 }
 
+// Module-level state: under Node it grows from call to call; in the sandbox every call starts
+// from the state the module had when the component was built.
+let calls = 0
+exports.utilities.countCalls = function (options, callback) {
+  calls += 1
+  callback(null, { calls: calls })
+}
+
 // A function at the module root: requests without `type` reach it.
 exports.version = function (options, callback) {
   callback(null, { version: '1.4.2', caller: options.caller || null })

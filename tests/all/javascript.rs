@@ -182,6 +182,15 @@ async fn declared_kinds_are_checked_against_their_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn every_call_starts_from_the_built_module_state() {
+    let server = js_server().await;
+    let count = json!({"diy": true, "type": "utility", "function": "countCalls", "options": {}});
+    for _ in 0..3 {
+        assert_eq!(server.call(&count).await.text, r#"{"calls":1}"#);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn required_files_are_bundled_and_node_builtins_are_refused_when_called() {
     let server = js_server().await;
     // preMapPhones uses ./lib/phone.js, which reads ./lib/phone-rules.json.
