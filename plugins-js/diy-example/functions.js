@@ -57,6 +57,11 @@ exports.hooks = {
     callback(new TypeError('Cannot read properties of undefined'))
   },
 
+  // A common shortcut: calling back with a string instead of an Error.
+  failWithString: function (options, callback) {
+    callback('Invalid record')
+  },
+
   notSerializable: function (options, callback) {
     callback(null, { when: new Date(0) })
   },

@@ -277,7 +277,7 @@ async fn answers_match_the_original_running_the_same_module() {
         .join("../plugins-js/diy-example/functions.js");
     let node = NodeReference::start(&module);
     let server = js_server().await;
-    // The one deliberate difference: integrator-extension 0.3.12 accepts only callback-style
+    // The deliberate differences. integrator-extension 0.3.12 accepts only callback-style
     // functions (its isFunction refuses `[object AsyncFunction]`); this host also runs async
     // functions and returned promises.
     let body = hook(
@@ -286,6 +286,17 @@ async fn answers_match_the_original_running_the_same_module() {
     );
     assert_eq!(node.call(&body).await.0, 422);
     assert_eq!(server.call(&body).await.text, "[]");
+    // And a string passed as the error: the original answers an empty error object (a string
+    // has no code and no message); here the string is the message, with code "Error".
+    let body = hook("failWithString", json!({}));
+    assert_eq!(
+        node.call(&body).await,
+        (422, r#"{"errors":[{}]}"#.to_string())
+    );
+    assert_eq!(
+        server.call(&body).await.text,
+        r#"{"errors":[{"message":"Invalid record","code":"Error"}]}"#
+    );
 
     let requests = [
         hook(
