@@ -130,7 +130,8 @@ def _run(coroutine):
 def _fn_error(err):
     if isinstance(err, extension.ExtensionError):
         return types.FnError(str(err.code), str(err.message))
-    code = getattr(err, "code", None)
+    # SystemExit.code is the exit status or message, not an error code.
+    code = None if isinstance(err, SystemExit) else getattr(err, "code", None)
     return types.FnError(str(code) if code else type(err).__name__, str(err))
 
 
@@ -149,7 +150,8 @@ class Plugin(exports.Plugin):
             result = function(opts)
             if hasattr(result, "send") and hasattr(result, "throw"):
                 result = _run(result)
-        except Exception as err:  # noqa: BLE001 - every failure answers {code, message}
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - every failure answers {code, message}
+            # sys.exit() in a hook is a failure of that call, not of the plugin.
             raise Err(_fn_error(err))
         if result is None:
             return None

@@ -49,6 +49,12 @@ def fail_with_name(options):
     return options["missing"]
 
 
+def give_up(options):
+    import sys
+
+    sys.exit("no records to process")
+
+
 def not_serializable(options):
     return {"when": options.get("lastExportDateTime") or object()}
 
@@ -80,6 +86,7 @@ hooks = {
     "delta": delta,
     "failWithCode": fail_with_code,
     "failWithName": fail_with_name,
+    "giveUp": give_up,
     "notSerializable": not_serializable,
     "spin": spin,
     "preMapDropsOne": pre_map_drops_one,

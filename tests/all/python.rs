@@ -89,6 +89,13 @@ async fn errors_dates_and_contracts() {
         r#"{"errors":[{"message":"'missing'","code":"KeyError"}]}"#
     );
 
+    // sys.exit() fails the call, not the plugin.
+    let r = server.call(&hook("giveUp", json!({}))).await;
+    assert_eq!(
+        r.text,
+        r#"{"errors":[{"message":"no records to process","code":"SystemExit"}]}"#
+    );
+
     // lastExportDateTime / currentExportDateTime arrive as datetime objects (and
     // extension.log reaches the host log) …
     let logs = integration_tests::captured_logs();
