@@ -57,55 +57,49 @@ INVALID_FUNCTION = types.FnError(
 NOT_SERIALIZABLE = types.FnError("invalid_extension_response", "Extension response is not serializable.")
 
 
-def _groups():
-    """(group name, {function name: function}) for every group of the module."""
-    for name, value in vars(module).items():
-        if name.startswith("_") or not isinstance(value, dict):
+def _exposed():
+    """(group name or None for the root, function name, function) for every function served:
+    callables named in ``__all__``, and the callables of every public module-level dict."""
+    for name in getattr(module, "__all__", ()):
+        if callable(getattr(module, name, None)):
+            yield None, name, getattr(module, name)
+    for group, value in vars(module).items():
+        if group.startswith("_") or not isinstance(value, dict):
             continue
-        functions = {k: f for k, f in value.items() if isinstance(k, str) and callable(f)}
-        if functions:
-            yield name, functions
+        for name, function in value.items():
+            if isinstance(name, str) and callable(function):
+                yield group, name, function
 
 
-def _root():
-    exported = getattr(module, "__all__", ())
-    return {name: getattr(module, name) for name in exported if callable(getattr(module, name, None))}
-
-
-def _wit_group(name):
-    return GROUPS[name]() if name in GROUPS else types.Group_Other(name)
-
-
-def _info(name, group, function, where):
+def _info(group, name, function):
     declared = getattr(function, "kind", "json")
     if declared not in KINDS:
+        where = name if group is None else f"{group}.{name}"
         raise ValueError(f"{where}.kind is {declared!r}; expected one of {', '.join(KINDS)}")
-    return types.FunctionInfo(name, group, KINDS[declared], types.Boundary.JSON)
+    if group is None:
+        wit_group = types.Group_Root()
+    else:
+        wit_group = GROUPS[group]() if group in GROUPS else types.Group_Other(group)
+    return types.FunctionInfo(name, wit_group, KINDS[declared], types.Boundary.JSON)
 
 
-def _manifest():
-    out = [_info(name, types.Group_Root(), f, name) for name, f in _root().items()]
-    for group, functions in _groups():
-        out += [_info(name, _wit_group(group), f, f"{group}.{name}") for name, f in functions.items()]
-    return out
-
-
-# Checked when the component is built.
-MANIFEST = _manifest()
+# Both computed once, when the component is built (so a bad kind fails the build): the
+# manifest the host routes by, and the table calls are looked up in.
+FUNCTIONS = {(group, name): function for group, name, function in _exposed()}
+MANIFEST = [_info(group, name, function) for (group, name), function in FUNCTIONS.items()]
+GROUP_NAMES = {cls: name for name, cls in GROUPS.items()}
 
 
 def _lookup(target):
     group = target.group
     if isinstance(group, types.Group_Root):
-        functions = _root()
+        key = None
+    elif isinstance(group, types.Group_Other):
+        key = group.value
     else:
-        name = group.value if isinstance(group, types.Group_Other) else next(
-            k for k, v in GROUPS.items() if isinstance(group, v)
-        )
-        value = getattr(module, name, None)
-        functions = value if isinstance(value, dict) and not name.startswith("_") else {}
-    function = functions.get(target.name)
-    if not callable(function):
+        key = GROUP_NAMES[type(group)]
+    function = FUNCTIONS.get((key, target.name))
+    if function is None:
         raise Err(INVALID_FUNCTION)
     return function
 

@@ -153,18 +153,6 @@ async fn a_looping_python_hook_is_stopped() {
     interpreted::a_runaway_loop_is_stopped_and_the_module_keeps_serving(&server).await;
 }
 
-/// Numbers compared by value: Rust and Python print `0.0` where JavaScript prints `0`.
-fn by_value(v: Value) -> Value {
-    match v {
-        Value::Number(n) => json!(n.as_f64().unwrap()),
-        Value::Array(items) => Value::Array(items.into_iter().map(by_value).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, by_value(v))).collect())
-        }
-        other => other,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 pub(crate) async fn the_benchmark_workload_answers_alike_in_every_language() {
     let server = TestServer::start(&[
@@ -191,7 +179,7 @@ pub(crate) async fn the_benchmark_workload_answers_alike_in_every_language() {
             let body = json!({"_connectorId": connector, "type": "hook", "function": function, "options": options});
             let r = server.call(&body).await;
             assert_eq!(r.status, 200, "{connector} {function}: {}", r.text);
-            answers.push(by_value(r.json()));
+            answers.push(integration_tests::by_value(r.json()));
         }
         assert_eq!(answers[0], answers[1], "{function}: Rust vs JavaScript");
         assert_eq!(answers[0], answers[2], "{function}: Rust vs Python");

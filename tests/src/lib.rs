@@ -256,6 +256,19 @@ pub fn records(n: usize) -> Vec<Value> {
         .collect()
 }
 
+/// `v` with every number as a float, so answers compare by value across guest languages
+/// (Rust and Python print `12.0` where JavaScript prints `12`).
+pub fn by_value(v: Value) -> Value {
+    match v {
+        Value::Number(n) => serde_json::json!(n.as_f64()),
+        Value::Array(items) => Value::Array(items.into_iter().map(by_value).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, by_value(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// The benchmark workload (`plugins/bench`) done natively, without a sandbox: the ceiling the
 /// benchmarks compare against (`native-ceiling`, `benches/percall.rs`).
 pub mod native {

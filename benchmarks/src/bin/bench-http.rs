@@ -206,16 +206,7 @@ fn body(function: &str, n: usize) -> Value {
 
 /// JSON equality where numbers compare by value (`12.0` from Rust equals `12` from JavaScript).
 fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
-        }
-        _ => a == b,
-    }
+    integration_tests::by_value(a.clone()) == integration_tests::by_value(b.clone())
 }
 
 fn host_command(release: &Path, plugins: &Path, port: u16) -> Command {

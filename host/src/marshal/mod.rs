@@ -111,10 +111,12 @@ impl Ctx<'_> {
         options: &RawValue,
     ) -> Result<T, ApiError> {
         let returned = self.invoke_json(call, options).await?;
-        if let Some(text) = &returned {
-            output::check_json(text)?;
-        }
         T::from_guest_json(returned.as_deref()).map_err(|detail| {
+            // One parse on the way that succeeds; on failure, text that is not JSON at all is
+            // the original's "not serializable", anything else a broken contract.
+            if let Some(Err(not_json)) = returned.as_deref().map(output::check_json) {
+                return not_json;
+            }
             ApiError::ContractBroken(format!(
                 "The {} function {:?} returned a result that does not fit its contract: {detail}.",
                 kind_name(self.target.kind),
