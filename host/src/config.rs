@@ -9,6 +9,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::egress::NetworkSettings;
+use crate::http::server::ConnectionSettings;
 use crate::registry::watcher::DEFAULT_DEBOUNCE;
 use crate::runtime::engine::DEFAULT_MAX_STACK_BYTES;
 use crate::runtime::limits::{LimitOverrides, Limits};
@@ -75,6 +77,18 @@ pub struct ServeArgs {
     /// Load the plugins directory once at startup and never watch it.
     #[arg(long, env = "NO_WATCH")]
     pub no_watch: bool,
+    /// Open connections at most [default: 4096].
+    #[arg(long, env = "MAX_CONNECTIONS")]
+    pub max_connections: Option<u64>,
+    /// Time a request head may take from its first byte, in ms [default: 10000].
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time a request body may take after its head, in ms [default: 60000].
+    #[arg(long, env = "BODY_READ_TIMEOUT_MS")]
+    pub body_read_timeout_ms: Option<u64>,
+    /// Time a connection may stay open with no request in progress, in ms [default: 65000].
+    #[arg(long, env = "IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]
     pub limits: LimitOverrides,
@@ -88,17 +102,36 @@ pub struct FileConfig {
     pub max_instances: Option<u32>,
     /// Wasm stack limit in bytes.
     pub max_stack_bytes: Option<usize>,
+    /// Open connections at most.
+    pub max_connections: Option<u64>,
+    /// Time a request head may take, in ms.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Time a request body may take, in ms.
+    pub body_read_timeout_ms: Option<u64>,
+    /// Idle keep-alive timeout, in ms.
+    pub idle_timeout_ms: Option<u64>,
     /// Default limits of every call.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// Default egress policy (a connector's `[network]` overrides it key by key).
+    #[serde(default)]
+    pub network: NetworkSettings,
 }
 
 impl FileConfig {
-    /// Reads and checks a config file; unknown keys are an error.
+    /// Reads and checks a config file; unknown keys are an error. Relative paths in it are
+    /// relative to the file.
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
+        let mut file: Self =
+            toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        file.network = file.network.anchored(dir);
+        // A bad global policy fails startup, not every module load.
+        crate::egress::NetworkPolicy::compile(&file.network)
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(file)
     }
 }
 
@@ -119,6 +152,10 @@ pub struct ServeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Quiet period before reloading after a change; `None` disables watching.
     pub reload_debounce: Option<Duration>,
+    /// Connection cap and timeouts.
+    pub connections: ConnectionSettings,
+    /// Default egress policy (none: no network).
+    pub network: NetworkSettings,
 }
 
 impl ServeConfig {
@@ -133,6 +170,8 @@ impl ServeConfig {
             max_instances: DEFAULT_MAX_INSTANCES,
             max_stack_bytes: DEFAULT_MAX_STACK_BYTES,
             limits: Limits::default(),
+            connections: ConnectionSettings::default(),
+            network: NetworkSettings::default(),
         }
     }
 
@@ -152,6 +191,26 @@ impl ServeConfig {
             .or(file.max_stack_bytes)
             .unwrap_or(config.max_stack_bytes);
         config.limits = config.limits.with(&file.limits).with(&args.limits);
+        config.network = file.network.clone();
+        let c = &mut config.connections;
+        let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map(Duration::from_millis).unwrap_or(default)
+        };
+        c.max_connections = args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(c.max_connections);
+        c.header_read_timeout = ms(
+            args.header_read_timeout_ms,
+            file.header_read_timeout_ms,
+            c.header_read_timeout,
+        );
+        c.body_read_timeout = ms(
+            args.body_read_timeout_ms,
+            file.body_read_timeout_ms,
+            c.body_read_timeout,
+        );
+        c.idle_timeout = ms(args.idle_timeout_ms, file.idle_timeout_ms, c.idle_timeout);
         if let Some(dir) = &args.cache_dir {
             config.cache_dir = Some(dir.clone());
         }

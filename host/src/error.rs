@@ -81,6 +81,23 @@ pub enum SandboxError {
         /// Why.
         message: String,
     },
+    /// The guest tried to hand the host more data than the response cap allows (refused
+    /// before it was copied).
+    #[error("response stream exceeded limit of {limit} bytes.")]
+    OutputTooLarge {
+        /// The connector's `max_response_bytes`.
+        limit: u64,
+    },
+    /// The connector already runs its share of calls and its queue is full.
+    #[error(
+        "The connector is busy: {running} of its calls are running and {queued} are waiting, its limit; try again later."
+    )]
+    ConnectorBusy {
+        /// Its `max_concurrent_calls` (as applied).
+        running: u64,
+        /// Calls waiting.
+        queued: u64,
+    },
 }
 
 impl SandboxError {
@@ -93,8 +110,31 @@ impl SandboxError {
             SandboxError::Trap { .. } => "plugin_trap",
             SandboxError::InvalidOutput { .. } => "invalid_extension_response",
             SandboxError::Unavailable { .. } => "plugin_unavailable",
+            SandboxError::OutputTooLarge { .. } => "response_size_exceeded",
+            SandboxError::ConnectorBusy { .. } => "connector_busy",
         }
     }
+}
+
+/// Longest error `code` a function may answer with, in bytes; longer ones are cut.
+pub const MAX_ERROR_CODE_BYTES: usize = 256;
+/// Longest error `message` a function may answer with, in bytes; longer ones are cut and end
+/// in "…". A message is for a person reading a flow's error list, not a data channel: without
+/// a cap a 100 MB message became a 100 MB answer and 95 MB of host log.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 16 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with "…" when cut.
+pub fn cap_text(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+    text
 }
 
 /// Every error answer the host gives.
@@ -142,6 +182,9 @@ pub enum ApiError {
     /// The body is larger than the protocol (or the connector's `max_request_bytes`) allows.
     #[error("body larger than {0} bytes")]
     BodyTooLarge(u64),
+    /// The body did not arrive within the body-read timeout.
+    #[error("body not received within {0:?}")]
+    BodyReadTimeout(std::time::Duration),
     /// No such route.
     #[error("no such route")]
     NotFound,
@@ -189,12 +232,23 @@ impl Violation {
 }
 
 impl ApiError {
+    /// A function's own error, its code and message capped
+    /// ([`MAX_ERROR_CODE_BYTES`], [`MAX_ERROR_MESSAGE_BYTES`]).
+    pub fn function(code: String, message: String) -> Self {
+        ApiError::Function {
+            code: cap_text(code, MAX_ERROR_CODE_BYTES),
+            message: cap_text(message, MAX_ERROR_MESSAGE_BYTES),
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
+            ApiError::Sandbox(SandboxError::ConnectorBusy { .. }) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyReadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
@@ -261,6 +315,14 @@ impl ApiError {
                 CodeFirst,
                 "request_too_large",
                 format!("The request body is larger than the limit of {limit} bytes."),
+            ),
+            ApiError::BodyReadTimeout(limit) => one(
+                CodeFirst,
+                "request_timeout",
+                format!(
+                    "The request body did not arrive within {} ms.",
+                    limit.as_millis()
+                ),
             ),
             ApiError::NotFound => one(CodeFirst, "not_found", "No such route.".into()),
             ApiError::MethodNotAllowed => one(

@@ -7,6 +7,7 @@
 //! - [`http`]: router, shared state, handlers, authentication, request body.
 //! - [`error`]: every wire error, in one enum and one table.
 //! - [`dispatch`]: `(diy | _connectorId, type, function)` → plugin and function.
+//! - [`egress`]: guests' outbound HTTP, checked against each plugin's network policy.
 //! - [`marshal`]: JSON `options` ⇄ typed WIT values; contract checks on results.
 //! - [`runtime`]: the engine, its epoch ticker, limits, and one call's store and outcome.
 //! - [`registry`]: the plugins directory → the live set of plugins.
@@ -15,6 +16,7 @@
 
 pub mod config;
 pub mod dispatch;
+pub mod egress;
 pub mod error;
 pub mod http;
 pub mod js;
@@ -45,6 +47,7 @@ pub async fn serve(
     let registry_config = registry::RegistryConfig {
         dir: config.plugins_dir.clone(),
         limits: config.limits.clone(),
+        network: config.network.clone(),
         cache_dir: config.cache_dir.clone(),
     };
     let registry = Arc::new(registry::Registry::load(runtime.clone(), registry_config).await?);
@@ -52,19 +55,20 @@ pub async fn serve(
         Some(debounce) => Some(registry::watcher::watch(registry.clone(), debounce)?),
         None => None,
     };
-    let state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);
+    let mut state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);
+    state.body_read_timeout = config.connections.body_read_timeout;
     let shutting_down = state.shutting_down.clone();
+    let connections = state.connections.clone();
     let app = http::router(state);
     let addr = listener
         .local_addr()
         .context("reading the listener's address")?;
     tracing::info!(%addr, plugins = %config.plugins_dir.display(), "extension host listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            shutting_down.store(true, Ordering::Relaxed);
-            tracing::info!("shutting down: draining in-flight calls");
-        })
-        .await
-        .context("serving HTTP")
+    http::server::run(listener, app, config.connections, connections, async move {
+        shutdown.await;
+        shutting_down.store(true, Ordering::Relaxed);
+        tracing::info!("shutting down: draining in-flight calls");
+    })
+    .await
+    .context("serving HTTP")
 }

@@ -183,7 +183,7 @@ async fn main() -> anyhow::Result<()> {
             for i in 0..iterations + 3 {
                 let t = Instant::now();
                 let mut call = runtime
-                    .start(v.plugin.pre(), &v.plugin.limits, tags())
+                    .start(v.plugin.pre(), &v.plugin.limits, tags(), Default::default())
                     .await?;
                 let out = host::marshal::invoke(&mut call, &target, &raw).await?;
                 let elapsed = t.elapsed();

@@ -102,7 +102,7 @@ async fn main() -> anyhow::Result<()> {
                     let plugin = &engine.target.plugin;
                     let mut call = engine
                         .runtime
-                        .start(plugin.pre(), &plugin.limits, tags)
+                        .start(plugin.pre(), &plugin.limits, tags, Default::default())
                         .await?;
                     let body = host::marshal::invoke(&mut call, &engine.target, &options).await?;
                     times.push(started.elapsed());

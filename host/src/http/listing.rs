@@ -76,6 +76,8 @@ fn plugin(p: &Plugin, snapshot: &Snapshot) -> Value {
         "source": p.module.source,
         "functions": functions,
         "limits": p.limits,
+        "network": p.network.view(),
+        "egress": p.network.stats.json(),
         "lastError": last_error,
     })
 }

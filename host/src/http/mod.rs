@@ -5,6 +5,7 @@ pub mod auth;
 pub mod envelope;
 pub mod listing;
 pub mod routes;
+pub mod server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,8 +29,13 @@ pub struct AppState {
     pub system_token: Arc<str>,
     /// Largest body read before the connector is known (the default `max_request_bytes`).
     pub max_body_bytes: u64,
-    /// Set when shutdown begins: probes answer 503.
+    /// Set when shutdown begins, or for good by `GET /openConnections?terminate=true`:
+    /// probes answer 503.
     pub shutting_down: Arc<AtomicBool>,
+    /// Open connections (for `GET /openConnections`).
+    pub connections: Arc<server::ConnectionCount>,
+    /// How long a request body may take to arrive.
+    pub body_read_timeout: std::time::Duration,
     next_id: Arc<AtomicU64>,
     boot: Arc<str>,
 }
@@ -52,6 +58,10 @@ impl AppState {
             system_token: system_token.into(),
             max_body_bytes: limits.max_request_bytes,
             shutting_down: Arc::new(AtomicBool::new(false)),
+            connections: Arc::default(),
+            body_read_timeout: std::time::Duration::from_millis(
+                server::DEFAULT_BODY_READ_TIMEOUT_MS,
+            ),
             next_id: Arc::new(AtomicU64::new(1)),
             boot: format!("{boot:x}").into(),
         }
@@ -77,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::probe))
         .route("/function", post(routes::function))
         .route("/plugins", get(listing::list))
+        .route("/openConnections", get(routes::open_connections))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // The handler reads the body itself, up to the protocol's 50 MB.

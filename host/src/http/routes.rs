@@ -1,10 +1,11 @@
 //! The handlers: health routes and `POST /function`.
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracing::{Instrument, field};
@@ -13,9 +14,9 @@ use super::AppState;
 use super::auth::{find_token, token_matches};
 use super::envelope::{Envelope, is_json_content_type};
 use crate::dispatch;
-use crate::error::ApiError;
+use crate::error::{ApiError, SandboxError};
 use crate::marshal::{self, kind_name, output};
-use crate::runtime::Tags;
+use crate::runtime::{Call, Tags};
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -38,6 +39,41 @@ pub async fn probe(State(state): State<AppState>) -> Response {
     (status, status.canonical_reason().unwrap_or_default()).into_response()
 }
 
+/// `GET /openConnections`, as express-integrator-extension serves it for rolling deploys:
+/// the number of *other* open connections as plain text; with `?terminate=true`, the probes
+/// (`/livez`, `/readyz`) answer 503 from then on, so a balancer drains this instance. Open
+/// to loopback callers (the deploy script on the machine) and to anyone with the system
+/// token.
+pub async fn open_connections(State(state): State<AppState>, request: Request) -> Response {
+    let loopback = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
+    let token = find_token(request.headers(), &Envelope::empty(), request.uri().query());
+    if !loopback && !token_matches(token.as_deref(), &state.system_token) {
+        return ApiError::Unauthorized.into_response();
+    }
+    let terminate = serde_urlencoded::from_str::<Vec<(String, String)>>(
+        request.uri().query().unwrap_or(""),
+    )
+    .unwrap_or_default()
+    .iter()
+    .any(|(k, v)| k == "terminate" && v == "true");
+    if terminate {
+        state.shutting_down.store(true, Ordering::Relaxed);
+        tracing::warn!("terminate requested: probes answer 503 from now on");
+    }
+    let others = state.connections.get().saturating_sub(1);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        others.to_string(),
+    )
+        .into_response()
+}
+
 /// `POST /function`: authenticate, validate, call the plugin, check and return its result.
 pub async fn function(State(state): State<AppState>, request: Request) -> Response {
     let request_id = state.next_request_id();
@@ -52,7 +88,7 @@ pub async fn function(State(state): State<AppState>, request: Request) -> Respon
         duration_ms = field::Empty,
     );
     let started = Instant::now();
-    let result = call(&state, request, request_id.clone())
+    let result = call(state, request, request_id.clone())
         .instrument(span.clone())
         .await;
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
@@ -87,20 +123,44 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
+/// Reads the body here, on the server's threads (I/O), then does everything else on the
+/// guests' runtime: parsing a 50 MB envelope and running the guest never occupy the threads
+/// that accept connections and answer probes.
 async fn call(
-    state: &AppState,
+    state: AppState,
     request: Request,
     request_id: std::sync::Arc<str>,
 ) -> Result<Option<String>, ApiError> {
     let (parts, body) = request.into_parts();
+    let body = tokio::time::timeout(
+        state.body_read_timeout,
+        read_body(body, &parts.headers, state.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::BodyReadTimeout(state.body_read_timeout))??;
+    let runtime = state.runtime.clone();
+    let work = async move { answer(&state, &parts, &body, request_id).await }
+        .instrument(tracing::Span::current());
+    runtime.guests.run(work).await.unwrap_or_else(|err| {
+        Err(ApiError::Sandbox(SandboxError::Trap {
+            message: format!("the host task running the call failed: {err}"),
+        }))
+    })
+}
+
+async fn answer(
+    state: &AppState,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    request_id: std::sync::Arc<str>,
+) -> Result<Option<String>, ApiError> {
     let is_json = is_json_content_type(
         parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     );
-    let body = read_body(body, &parts.headers, state.max_body_bytes).await?;
-    let envelope = Envelope::parse(&body, is_json)?;
+    let envelope = Envelope::parse(body, is_json)?;
 
     let token = find_token(&parts.headers, &envelope, parts.uri.query());
     if !token_matches(token.as_deref(), &state.system_token) {
@@ -126,9 +186,11 @@ async fn call(
     };
     let mut call = state
         .runtime
-        .start(target.plugin.pre(), limits, tags)
+        .start(target.plugin.pre(), limits, tags, target.plugin.grants())
         .await?;
-    let result = marshal::invoke(&mut call, &target, options).await;
+    let result = call
+        .within_deadline(async |call: &mut Call| marshal::invoke(call, &target, options).await)
+        .await;
     span.record("fuel_used", call.fuel_used());
     let body = result?;
     if let Some(text) = &body {

@@ -247,4 +247,24 @@ mod tests {
         .unwrap();
         assert_eq!(import[0].id.as_deref(), Some("x"));
     }
+
+    proptest::proptest! {
+        /// Any text a guest returns decodes or is refused with a reason; never a panic.
+        #[test]
+        fn any_guest_text_decodes_or_is_refused(
+            text in proptest::option::of(
+                "[\\[\\]{}:,\"a-z0-9 ]{0,80}|\\{\"(data|errors|statusCode|id|abort|lastPage)\":.{0,20}\\}"
+            )
+        ) {
+            let t = text.as_deref();
+            let _ = Vec::<hooks::MapResult>::from_guest_json(t);
+            let _ = hooks::PreSavePageResponse::from_guest_json(t);
+            let _ = wrappers::PingResponse::from_guest_json(t);
+            let _ = wrappers::ExportResponse::from_guest_json(t);
+            let _ = Vec::<wrappers::ImportResponse>::from_guest_json(t);
+            let _ = Vec::<String>::from_guest_json(t);
+            let _ = String::from_guest_json(t);
+            let _ = Option::<String>::from_guest_json(t);
+        }
+    }
 }

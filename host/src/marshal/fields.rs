@@ -1,6 +1,12 @@
 //! A JSON object read field by field without re-parsing: each field stays a slice of the
 //! request body (`RawValue`) until a typed WIT field takes it. What no typed field takes
 //! becomes `context.extra`, in the order the platform sent it.
+//!
+//! Parsing is linear in the text whatever the key count: keys are indexed in a hash map, so
+//! a body of 80,000 distinct keys (which an unauthenticated client can send: the token may sit
+//! in the body) costs one pass, not a scan of every earlier key per key.
+
+use std::collections::HashMap;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -12,9 +18,13 @@ use crate::runtime::bindings::Context;
 /// value (as `JSON.parse` does).
 pub struct Fields<'a> {
     entries: Vec<(String, &'a RawValue, bool)>,
+    index: HashMap<String, usize>,
 }
 
-struct Entries<'a>(Vec<(String, &'a RawValue)>);
+struct Entries<'a> {
+    entries: Vec<(String, &'a RawValue)>,
+    index: HashMap<String, usize>,
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -26,13 +36,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
                 let mut entries: Vec<(String, &'de RawValue)> = Vec::new();
+                let mut index: HashMap<String, usize> = HashMap::new();
                 while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
-                    match entries.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = value,
-                        None => entries.push((key, value)),
+                    match index.get(&key) {
+                        Some(&i) => entries[i].1 = value,
+                        None => {
+                            index.insert(key.clone(), entries.len());
+                            entries.push((key, value));
+                        }
                     }
                 }
-                Ok(Entries(entries))
+                Ok(Entries { entries, index })
             }
         }
         deserializer.deserialize_map(V)
@@ -48,27 +62,23 @@ impl<'a> Fields<'a> {
     /// Parses a JSON object text in one pass (validating all of it, keeping each value as a
     /// slice of `text`).
     pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
-        let entries: Entries<'a> = serde_json::from_str(text)?;
+        let Entries { entries, index } = serde_json::from_str(text)?;
         Ok(Self {
-            entries: entries.0.into_iter().map(|(k, v)| (k, v, false)).collect(),
+            entries: entries.into_iter().map(|(k, v)| (k, v, false)).collect(),
+            index,
         })
     }
 
     /// The raw value of `key`, not marking it taken.
     pub fn peek(&self, key: &str) -> Option<&'a RawValue> {
-        self.entries
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, v, _)| *v)
+        self.index.get(key).map(|&i| self.entries[i].1)
     }
 
     /// Takes `key` if `convert` accepts its raw value; a value that does not fit stays for
     /// `extra`, so nothing is lost.
     fn take<T>(&mut self, key: &str, convert: impl FnOnce(&'a RawValue) -> Option<T>) -> Option<T> {
-        let entry = self
-            .entries
-            .iter_mut()
-            .find(|(k, _, taken)| k == key && !taken)?;
+        let &i = self.index.get(key)?;
+        let entry = self.entries.get_mut(i).filter(|(_, _, taken)| !taken)?;
         let value = convert(entry.1)?;
         entry.2 = true;
         Some(value)
@@ -170,6 +180,72 @@ mod tests {
         let options = raw(r#"{"a":1,"b":2,"a":3}"#);
         let context = Fields::of(&options).unwrap().context();
         assert_eq!(context.extra, r#"{"a":3,"b":2}"#);
+    }
+
+    #[test]
+    fn eighty_thousand_distinct_keys_parse_and_resolve() {
+        let mut text = String::from("{");
+        for i in 0..80_000 {
+            text.push_str(&format!("\"k{i}\":{i},"));
+        }
+        text.push_str("\"k0\":\"last\"}");
+        let fields = Fields::parse(&text).unwrap();
+        assert_eq!(fields.entries.len(), 80_000);
+        assert_eq!(fields.peek("k0").unwrap().get(), "\"last\"");
+        assert_eq!(fields.peek("k79999").unwrap().get(), "79999");
+    }
+
+    proptest::proptest! {
+        /// Whatever the keys (repeated or not) and values, the fields read as `JSON.parse`
+        /// (serde_json with preserved order) reads the object: first position, last value.
+        #[test]
+        fn fields_agree_with_a_full_parse(
+            pairs in proptest::collection::vec(("[a-e]{0,2}", any_json()), 0..40)
+        ) {
+            let mut text = String::from("{");
+            for (i, (key, value)) in pairs.iter().enumerate() {
+                if i > 0 { text.push(','); }
+                text.push_str(&json_string(key));
+                text.push(':');
+                text.push_str(&value.to_string());
+            }
+            text.push('}');
+            let expected: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&text).unwrap();
+            let fields = Fields::parse(&text).unwrap();
+            for (key, value) in &expected {
+                let raw = fields.peek(key).unwrap();
+                proptest::prop_assert_eq!(
+                    &serde_json::from_str::<serde_json::Value>(raw.get()).unwrap(), value
+                );
+            }
+            // No generated key is a typed context field, so every field reaches `extra`.
+            let extra: serde_json::Value = serde_json::from_str(&fields.context().extra).unwrap();
+            proptest::prop_assert_eq!(extra, serde_json::Value::Object(expected));
+        }
+
+        /// Arbitrary text never panics the parser: it is an object's fields or an error.
+        #[test]
+        fn arbitrary_text_parses_or_fails_cleanly(text in "\\PC{0,200}") {
+            let _ = Fields::parse(&text);
+        }
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i32>().prop_map(serde_json::Value::from),
+            "[a-z\"\\\\]{0,6}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-c]{1}", inner, 0..3)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

@@ -49,10 +49,7 @@ pub fn boundary_name(boundary: Boundary) -> &'static str {
 }
 
 fn function_error(err: FnError) -> ApiError {
-    ApiError::Function {
-        code: err.code,
-        message: err.message,
-    }
+    ApiError::function(err.code, err.message)
 }
 
 /// What a guest export returned: the trap layer, then the function's own result.

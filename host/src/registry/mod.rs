@@ -15,6 +15,7 @@ mod plugin;
 pub mod watcher;
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 pub use cache::CompileCache;
 pub use plugin::{GroupKey, Module, Plugin, Source, group_key};
 
+use crate::egress::{NetworkPolicy, NetworkSettings};
 use crate::runtime::limits::PluginSettings;
 use crate::runtime::{Limits, Runtime};
 
@@ -45,12 +47,17 @@ pub struct Failure {
     stamp: Option<Stamp>,
 }
 
-/// What identifies a module file's state cheaply: size and mtime of the `.wasm` and the
-/// settings file's text.
+/// What identifies a module file's state cheaply: size, mtime, inode and ctime of the `.wasm`
+/// and the settings file's text. Size and mtime alone miss a same-size file copied in with
+/// its mtime kept (`cp -p`, `rsync -t`, tar, image layers, reproducible builds); a rename
+/// over the file changes the inode, and an in-place write changes the ctime, which no user
+/// can set back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     len: u64,
     modified: Option<SystemTime>,
+    inode: u64,
+    changed: (i64, i64),
     settings: Option<String>,
 }
 
@@ -103,6 +110,8 @@ pub struct RegistryConfig {
     pub dir: PathBuf,
     /// Default limits (a module's settings file overrides them).
     pub limits: Limits,
+    /// Default egress policy (a module's settings file overrides it key by key).
+    pub network: NetworkSettings,
     /// The compile-cache directory; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -269,20 +278,28 @@ impl Registry {
         previous: Option<&Arc<Plugin>>,
         by_hash: &mut HashMap<String, Arc<Module>>,
     ) -> anyhow::Result<Arc<Plugin>> {
-        let limits = match &stamp.settings {
-            Some(text) => {
-                let settings: PluginSettings = toml::from_str(text).with_context(|| {
-                    format!("settings file {}", path.with_extension("toml").display())
-                })?;
-                self.config.limits.with(&settings.limits)
-            }
-            None => self.config.limits.clone(),
+        let settings_path = path.with_extension("toml");
+        let settings: PluginSettings = match &stamp.settings {
+            Some(text) => toml::from_str(text)
+                .with_context(|| format!("settings file {}", settings_path.display()))?,
+            None => PluginSettings::default(),
         };
+        let limits = self.config.limits.with(&settings.limits);
+        let network_settings = self
+            .config
+            .network
+            .with(&settings.network.anchored(&self.config.dir));
+        let network = Arc::new(
+            NetworkPolicy::compile(&network_settings)
+                .with_context(|| format!("settings file {}", settings_path.display()))?,
+        );
         let bytes = tokio::fs::read(path)
             .await
             .with_context(|| format!("reading {}", path.display()))?;
         let hash = format!("{:x}", Sha256::digest(&bytes));
-        if let Some(p) = previous.filter(|p| p.module.hash == hash && p.limits == limits) {
+        if let Some(p) = previous.filter(|p| {
+            p.module.hash == hash && p.limits == limits && p.settings == stamp.settings
+        }) {
             // Touched but identical: never recompile, keep serving the same plugin.
             return Ok(p.clone());
         }
@@ -307,7 +324,9 @@ impl Registry {
             id: id.into(),
             file: path.to_path_buf(),
             module,
+            share: self.runtime.share_of(&limits),
             limits,
+            network,
             settings: stamp.settings.clone(),
             loaded_at: SystemTime::now(),
         }))
@@ -344,6 +363,8 @@ fn stamp(path: &Path) -> anyhow::Result<Stamp> {
     Ok(Stamp {
         len: meta.len(),
         modified: meta.modified().ok(),
+        inode: meta.ino(),
+        changed: (meta.ctime(), meta.ctime_nsec()),
         settings,
     })
 }

@@ -12,7 +12,10 @@ use wasmtime::component::Component;
 
 use super::cache::CompileCache;
 use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
-use crate::runtime::{CallState, Limits, Runtime, Tags};
+use crate::runtime::limits::INSTANTIATE_TIMEOUT_MS;
+use crate::egress::NetworkPolicy;
+use crate::runtime::share::Share;
+use crate::runtime::{Call, CallState, Grants, Limits, Runtime, Tags};
 
 /// A group's key: `None` for the module root, else the group's name (`hooks`, `wrappers`, …).
 pub type GroupKey = Option<String>;
@@ -103,17 +106,27 @@ impl Module {
             connector: id.into(),
             request_id: "load".into(),
         };
+        // Loading has its own deadline, whatever the connector's call limits say, and it
+        // covers host calls too: a module that sleeps at load is refused, not waited for.
+        let load_limits = Limits {
+            timeout_ms: INSTANTIATE_TIMEOUT_MS,
+            ..limits.clone()
+        };
+        // No network at load: the manifest is data, not a conversation.
         let mut call = runtime
-            .start(&pre, limits, tags)
+            .start(&pre, &load_limits, tags, Grants::default())
             .await
             .context("instantiating the plugin")?;
-        let result = call
-            .bindings
-            .integrator_extension_plugin()
-            .call_manifest(&mut call.store)
-            .await;
         let manifest = call
-            .finish(result)
+            .within_deadline(async |call: &mut Call| {
+                let result = call
+                    .bindings
+                    .integrator_extension_plugin()
+                    .call_manifest(&mut call.store)
+                    .await;
+                call.finish(result)
+            })
+            .await
             .context("reading the plugin's manifest")?;
         let functions = index(&manifest)?;
         // Only a module that validated is worth caching.
@@ -141,6 +154,10 @@ pub struct Plugin {
     pub module: Arc<Module>,
     /// The limits every call to this plugin runs under.
     pub limits: Limits,
+    /// This connector's share of the instances.
+    pub share: Share,
+    /// Where its guests may send requests.
+    pub network: Arc<NetworkPolicy>,
     /// The settings file's text when it was loaded (to notice changes).
     pub settings: Option<String>,
     /// When this version started serving.
@@ -151,6 +168,14 @@ impl Plugin {
     /// The component, pre-linked.
     pub fn pre(&self) -> &ExtensionPre<CallState> {
         &self.module.pre
+    }
+
+    /// What a call of this plugin is granted: its share of instances, its network policy.
+    pub fn grants(&self) -> Grants<'_> {
+        Grants {
+            share: Some(&self.share),
+            network: Some(self.network.clone()),
+        }
     }
 
     /// Whether the module has this group (the root always exists).

@@ -12,12 +12,25 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{Extension, ExtensionPre, log, types};
 use super::engine::EngineOptions;
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
+use super::pool::{LaneSeat, Tick};
 use super::wasi::{self, GuestOutput};
+use crate::egress::{Egress, NetworkPolicy};
 use crate::error::SandboxError;
+use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 /// Most guest output kept per call, for each of stdout, stderr and the log import; beyond it,
 /// output is dropped (and counted) so a chatty plugin cannot flood the host log.
 pub const MAX_GUEST_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// Most `log` lines kept per call, however short: an empty line still costs the host a whole
+/// log record (~300 bytes of tags and timestamp), so lines are counted as well as bytes.
+pub const MAX_GUEST_LOG_LINES: usize = 1_000;
+
+/// Bytes the guest may copy to the host in one host call or one return beyond the response
+/// cap: room for the canonical ABI's per-element overhead of record lists. Past it, wasmtime
+/// refuses to lift the data (its "hostcall fuel"), which is reported as an oversized response.
+const HOSTCALL_SLACK_BYTES: u64 = 16 << 20;
 
 /// Who a call runs for; every guest log line carries these.
 #[derive(Debug, Clone)]
@@ -38,7 +51,12 @@ pub struct CallState {
     stdout: GuestOutput,
     stderr: GuestOutput,
     logged_bytes: usize,
+    logged_lines: usize,
+    log_dropped: usize,
     max_stack_bytes: usize,
+    seat: LaneSeat,
+    http: WasiHttpCtx,
+    egress: Egress,
 }
 
 impl WasiView for CallState {
@@ -50,14 +68,29 @@ impl WasiView for CallState {
     }
 }
 
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
+    }
+}
+
 impl types::Host for CallState {}
 
 impl log::Host for CallState {
     fn write(&mut self, level: log::Level, message: String) {
-        self.logged_bytes += message.len();
-        if self.logged_bytes > MAX_GUEST_OUTPUT_BYTES {
+        if self.logged_bytes + message.len() > MAX_GUEST_OUTPUT_BYTES
+            || self.logged_lines >= MAX_GUEST_LOG_LINES
+        {
+            self.log_dropped += 1;
             return;
         }
+        self.logged_bytes += message.len();
+        self.logged_lines += 1;
+        let message = escape_controls(&message);
         let (connector, request_id) = (&*self.tags.connector, &*self.tags.request_id);
         match level {
             log::Level::Trace => {
@@ -86,7 +119,8 @@ pub struct Call {
     /// The instance's typed exports.
     pub bindings: Extension,
     limits: Limits,
-    _permit: Option<OwnedSemaphorePermit>,
+    deadline: Instant,
+    _permits: Vec<OwnedSemaphorePermit>,
 }
 
 impl Call {
@@ -96,34 +130,49 @@ impl Call {
         pre: &ExtensionPre<CallState>,
         limits: &Limits,
         tags: Tags,
-        permit: Option<OwnedSemaphorePermit>,
+        permits: Vec<OwnedSemaphorePermit>,
         engine_options: &EngineOptions,
+        seat: LaneSeat,
+        network: Arc<NetworkPolicy>,
     ) -> Result<Self, SandboxError> {
         let engine = pre.engine();
         let stdout = GuestOutput::new(MAX_GUEST_OUTPUT_BYTES);
         let stderr = GuestOutput::new(MAX_GUEST_OUTPUT_BYTES);
         let wasi = wasi::context(&stdout, &stderr);
+        let instantiate_deadline = Instant::now() + Duration::from_millis(INSTANTIATE_TIMEOUT_MS);
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
-            deadline: Instant::now() + Duration::from_millis(INSTANTIATE_TIMEOUT_MS),
+            deadline: instantiate_deadline,
+            egress: Egress::new(network, tags.clone()),
+            http: WasiHttpCtx::new(),
             tags,
             stdout,
             stderr,
             logged_bytes: 0,
+            logged_lines: 0,
+            log_dropped: 0,
             max_stack_bytes: engine_options.max_stack_bytes,
+            seat,
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
-        // Every tick: yield to the executor (so the HTTP layer keeps running), or interrupt once
-        // the deadline (instantiation's, then the call's) has passed.
+        store.set_hostcall_fuel(
+            usize::try_from(limits.max_response_bytes.saturating_add(HOSTCALL_SLACK_BYTES))
+                .unwrap_or(usize::MAX),
+        );
+        // Every tick: interrupt once the deadline (instantiation's, then the call's) has
+        // passed; else yield to the executor, or wait for a turn in the long-call lane.
         if engine_options.epochs {
-            store.epoch_deadline_callback(|ctx| {
-                Ok(if Instant::now() >= ctx.data().deadline {
-                    UpdateDeadline::Interrupt
-                } else {
-                    UpdateDeadline::Yield(1)
+            store.epoch_deadline_callback(|mut ctx| {
+                let state = ctx.data_mut();
+                if Instant::now() >= state.deadline {
+                    return Ok(UpdateDeadline::Interrupt);
+                }
+                Ok(match state.seat.tick() {
+                    Tick::Yield => UpdateDeadline::Yield(1),
+                    Tick::Wait(turn) => UpdateDeadline::YieldCustom(1, turn),
                 })
             });
             store.set_epoch_deadline(1);
@@ -131,7 +180,15 @@ impl Call {
         if engine_options.fuel {
             store.set_fuel(INSTANTIATE_FUEL).map_err(unavailable)?;
         }
-        let bindings = match pre.instantiate_async(&mut store).await {
+        // The epoch deadline stops running wasm; this one also stops a guest waiting in a
+        // host call (a WASI sleep, a poll, an outbound request).
+        let instantiated = tokio::time::timeout_at(
+            instantiate_deadline.into(),
+            pre.instantiate_async(&mut store),
+        )
+        .await
+        .unwrap_or_else(|_| Err(wasmtime::Error::from(Trap::Interrupt)));
+        let bindings = match instantiated {
             Ok(bindings) => bindings,
             Err(err) => {
                 // Instantiation runs under its own budget, so name that budget, not the call's.
@@ -154,13 +211,35 @@ impl Call {
         if engine_options.fuel {
             store.set_fuel(limits.fuel).map_err(unavailable)?;
         }
-        store.data_mut().deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        store.data_mut().deadline = deadline;
         Ok(Self {
             store,
             bindings,
             limits: limits.clone(),
-            _permit: permit,
+            deadline,
+            _permits: permits,
         })
+    }
+
+    /// Runs `work` (an export call on this instance, and whatever the host does around it)
+    /// under the call's deadline, host calls included: a guest waiting in a WASI sleep, a poll
+    /// or an outbound request is stopped at the deadline exactly as a running one is.
+    pub async fn within_deadline<T, E: From<SandboxError>>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut Call) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let deadline = self.deadline;
+        match tokio::time::timeout_at(deadline.into(), work(self)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.forward_output();
+                Err(SandboxError::Timeout {
+                    limit_ms: self.limits.timeout_ms,
+                }
+                .into())
+            }
+        }
     }
 
     /// Fuel used so far by the call (not counting instantiation).
@@ -189,6 +268,7 @@ impl Call {
                 .lines()
                 .filter(|l| !l.is_empty())
             {
+                let line = escape_controls(line);
                 tracing::info!(target: "plugin", connector, request_id, stream, "{line}");
             }
             if dropped > 0 {
@@ -202,14 +282,13 @@ impl Call {
                 );
             }
         }
-        if data.logged_bytes > MAX_GUEST_OUTPUT_BYTES {
-            let dropped = data.logged_bytes - MAX_GUEST_OUTPUT_BYTES;
+        if data.log_dropped > 0 {
             tracing::warn!(
                 target: "plugin",
                 connector,
                 request_id,
-                dropped,
-                "guest log lines over the per-call cap were dropped"
+                dropped_lines = data.log_dropped,
+                "guest log lines over the per-call cap ({MAX_GUEST_LOG_LINES} lines, {MAX_GUEST_OUTPUT_BYTES} bytes) were dropped"
             );
         }
     }
@@ -221,10 +300,34 @@ fn unavailable(err: wasmtime::Error) -> SandboxError {
     }
 }
 
+/// Guest text with its control characters escaped (`\n` → `\\n`, ESC → `\\u{1b}`), so a
+/// guest can neither forge a host log line nor send terminal escapes to an operator's screen.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// Classifies a failed call: which limit stopped it, or what trap it hit.
 fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) -> SandboxError {
     if let Some((limit, requested)) = store.data().limiter.memory_denied {
         return SandboxError::MemoryLimit { limit, requested };
+    }
+    // wasmtime refused to copy more than the store's hostcall fuel out of the guest: a
+    // result (or a host-call argument) over the response cap.
+    if format!("{err:#}").contains("fuel allocated for hostcalls has been exhausted") {
+        return SandboxError::OutputTooLarge {
+            limit: limits.max_response_bytes,
+        };
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => SandboxError::FuelExhausted {

@@ -110,12 +110,16 @@ const TABLE_KEEP_RESIDENT: usize = 128 << 10;
 const DEFAULT_POOL_TABLE_ELEMENTS: usize = 100_000;
 
 /// The linker every plugin is instantiated with: WASI p2 with no preopens, env or sockets
-/// (granted by the empty `WasiCtx` of each call), plus the `log` import.
+/// (granted by the empty `WasiCtx` of each call), `wasi:http` (every request checked by the
+/// call's egress policy, `crate::egress`), plus the `log` import.
 pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CallState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(anyhow::Error::from)
         .context("linking WASI")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:http")?;
     Extension::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
         .map_err(anyhow::Error::from)
         .context("linking the log import")?;

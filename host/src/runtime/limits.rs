@@ -22,6 +22,13 @@ pub const DEFAULT_MAX_TABLE_ELEMENTS: u64 = 20_000;
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// Largest request body: the protocol's 50 MB (body-parser's `limit: '50mb'`).
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 50 * 1024 * 1024;
+/// Calls of one connector that may hold an instance at once. A tenant's fair share: with the
+/// default 128 instances, eight connectors at their cap still leave room for the others; and
+/// a connector never holds more than half the pool (`Runtime::share_of`), whatever this says.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u64 = 16;
+/// Calls of one connector that may wait for an instance; more are refused at once with
+/// `connector_busy` (429) rather than queue without bound.
+pub const DEFAULT_MAX_QUEUED_CALLS: u64 = 64;
 /// Time allowed for instantiation (JS and Python guests run start code), separate from the
 /// call's own deadline so instantiation never eats the call's budget.
 pub const INSTANTIATE_TIMEOUT_MS: u64 = 10_000;
@@ -73,6 +80,10 @@ limits! {
     max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
     /// Request-body cap in bytes (never above the protocol's 50 MB).
     max_request_bytes = DEFAULT_MAX_REQUEST_BYTES;
+    /// Calls of this connector running at once (its share of the instances).
+    max_concurrent_calls = DEFAULT_MAX_CONCURRENT_CALLS;
+    /// Calls of this connector waiting for an instance before new ones are refused.
+    max_queued_calls = DEFAULT_MAX_QUEUED_CALLS;
 }
 
 /// The settings file beside a module (`<id>.toml`, `diy.toml`).
@@ -82,6 +93,9 @@ pub struct PluginSettings {
     /// Limit overrides for this module's calls.
     #[serde(default)]
     pub limits: LimitOverrides,
+    /// Egress policy overrides for this module's calls.
+    #[serde(default)]
+    pub network: crate::egress::NetworkSettings,
 }
 
 /// The store's limiter: enforces the caps and remembers the first refusal so the outcome is

@@ -1,10 +1,13 @@
-//! The wasm runtime: one engine, one linker, one epoch ticker, and a bound on how many
-//! instances exist at once (the pooling allocator's size).
+//! The wasm runtime: one engine, one linker, one epoch ticker, a bound on how many
+//! instances exist at once (the pooling allocator's size), each connector's share of them, and
+//! the guests' own threads ([`pool`]).
 
 pub mod bindings;
 pub mod call;
 pub mod engine;
 pub mod limits;
+pub mod pool;
+pub mod share;
 pub mod wasi;
 
 use std::sync::Arc;
@@ -16,7 +19,17 @@ use wasmtime::component::Linker;
 pub use call::{Call, CallState, Tags};
 pub use limits::Limits;
 
+use crate::egress::NetworkPolicy;
 use crate::error::SandboxError;
+
+/// What a call is granted beyond its limits.
+#[derive(Default)]
+pub struct Grants<'a> {
+    /// The connector's share of instances (none: only the pool bounds the call).
+    pub share: Option<&'a share::Share>,
+    /// Where its guest may send requests (none: nowhere).
+    pub network: Option<Arc<NetworkPolicy>>,
+}
 use bindings::ExtensionPre;
 
 /// The process's wasm runtime.
@@ -27,6 +40,9 @@ pub struct Runtime {
     pub linker: Linker<CallState>,
     /// The engine-wide settings.
     pub options: engine::EngineOptions,
+    /// Where guest code runs.
+    pub guests: pool::GuestPool,
+    deny_all: Arc<NetworkPolicy>,
     permits: Arc<Semaphore>,
     _ticker: engine::EpochTicker,
 }
@@ -35,26 +51,65 @@ impl Runtime {
     /// Builds the runtime: at most `options.max_instances` concurrent instances (further calls
     /// wait for a slot).
     pub fn new(options: engine::EngineOptions) -> anyhow::Result<Self> {
+        // Host errors handed to guests (wasi's `to-debug-string`) must not carry Rust
+        // backtraces: with RUST_BACKTRACE=1, formatting one loads the host's debug info
+        // (~170 MB of memory) at a guest's request. Trap backtraces of wasm are unaffected.
+        wasmtime::error::disable_backtrace();
         let engine = engine::engine(&options)?;
         let linker = engine::linker(&engine)?;
         let ticker = engine::EpochTicker::start(&engine);
         Ok(Self {
             engine,
             linker,
+            guests: pool::GuestPool::new()?,
+            deny_all: Arc::new(NetworkPolicy::deny_all()?),
             permits: Arc::new(Semaphore::new(options.max_instances as usize)),
             options,
             _ticker: ticker,
         })
     }
 
-    /// Starts a call: waits for an instance slot, then instantiates afresh.
+    /// A connector's share of the instances under `limits`: its `max_concurrent_calls`, but
+    /// never more than half the pool, so one tenant always leaves room for the others.
+    pub fn share_of(&self, limits: &Limits) -> share::Share {
+        let half = u64::from(self.options.max_instances.div_ceil(2));
+        share::Share::new(
+            limits.max_concurrent_calls.min(half),
+            limits.max_queued_calls,
+        )
+    }
+
+    /// Starts a call: waits for a slot in the connector's share (if any) and in the pool,
+    /// then instantiates afresh.
     pub async fn start(
         &self,
         pre: &ExtensionPre<CallState>,
         limits: &Limits,
         tags: Tags,
+        grants: Grants<'_>,
     ) -> Result<Call, SandboxError> {
-        let permit = self.permits.clone().acquire_owned().await.ok();
-        Call::start(pre, limits, tags, permit, &self.options).await
+        let mut permits = Vec::with_capacity(2);
+        if let Some(share) = grants.share {
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_millis(limits.timeout_ms),
+                share.enter(),
+            )
+            .await;
+            match waited {
+                Ok(Ok(permit)) => permits.push(permit),
+                Ok(Err(share::Refusal::QueueFull { running, queued })) => {
+                    return Err(SandboxError::ConnectorBusy { running, queued });
+                }
+                Err(_) => {
+                    return Err(SandboxError::Timeout {
+                        limit_ms: limits.timeout_ms,
+                    });
+                }
+            }
+        }
+        permits.extend(self.permits.clone().acquire_owned().await.ok());
+        let seat = self.guests.seat();
+        let network = grants.network.unwrap_or_else(|| self.deny_all.clone());
+        Call::start(pre, limits, tags, permits, &self.options, seat, network).await
     }
 }
