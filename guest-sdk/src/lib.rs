@@ -24,6 +24,7 @@
 //!   function its kind ([`pre_map`], [`ping`], [`json`], …).
 //! - `adapter`: converts between the WIT types and the author's types; implements the exports.
 //! - [`log`]: write to the host log.
+//! - [`http`]: outbound HTTP(S) requests (where the operator's network policy allows).
 //! - [`bindings`]: the generated WIT bindings (from `../wit`, never copied).
 
 #![deny(missing_docs)]
@@ -44,6 +45,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod adapter;
 mod convert;
+pub mod http;
 pub mod log;
 pub mod registry;
 pub mod types;

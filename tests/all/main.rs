@@ -3,6 +3,10 @@
 //!
 //! - `protocol`: the wire protocol of express-integrator-extension: routes, authentication,
 //!   every row of the error table with exact status, headers and body.
+//! - `egress`: outbound requests through the network policy, against real local HTTP(S)
+//!   servers: the example connector end to end, and every refusal with its exact code.
+//! - `isolation`: no tenant or unauthenticated client starves the others: connection
+//!   timeouts and cap, deadlines over host calls, shares of instances, capped output.
 //! - `kinds`: a roundtrip for every function kind, and options fields reaching the function.
 //! - `configuration`: diy vs connectors, and modules that must be refused.
 //! - `javascript`: a Celigo-style JavaScript module built with `guest-sdk/js`, unchanged:
@@ -20,7 +24,9 @@
 mod macros;
 
 mod configuration;
+mod egress;
 mod interpreted;
+mod isolation;
 mod javascript;
 mod kinds;
 mod protocol;
@@ -32,6 +38,8 @@ mod sandbox;
 /// one fails to compile here.
 mod by_plugin {
     pub(crate) use crate::configuration::connectors_are_served_by_id as connector_example;
+    pub(crate) use crate::egress::max_requests_per_call_counts_every_request as test_egress;
+    pub(crate) use crate::egress::the_rest_connector_pings_pages_and_imports_through_the_host as rest_connector;
     pub(crate) use crate::kinds::bench_workload_functions_do_what_benchmarks_md_says as bench;
     pub(crate) use crate::kinds::diy_example_every_kind_roundtrips as diy_example;
     pub(crate) use crate::kinds::flat_module_functions_live_at_the_root as flat_example;

@@ -5,25 +5,11 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
-use integration_tests::{FLAT_EXAMPLE_WASM, TEST_HOSTILE_WASM, TEST_PROBE_WASM, TestServer};
+use integration_tests::{
+    FLAT_EXAMPLE_WASM, TEST_HOSTILE_WASM, TEST_PROBE_WASM, TestServer, eventually,
+};
 use serde_json::{Value, json};
-
-/// Polls `check` until it holds, for up to 20 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
 
 /// Replaces `dest` the way deploy tools do: write a temporary file, then rename over.
 fn replace_atomically(source: &str, dest: &Path) {

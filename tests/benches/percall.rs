@@ -64,7 +64,11 @@ async fn main() -> anyhow::Result<()> {
 
     // Warm the pool's slots and the caches first, so the first measure is not the coldest.
     for _ in 0..500 {
-        drop(runtime.start(plugin.pre(), &limits, tags(), Default::default()).await?);
+        drop(
+            runtime
+                .start(plugin.pre(), &limits, tags(), Default::default())
+                .await?,
+        );
     }
     println!("| measure | median |");
     println!("|---|---|");
@@ -72,7 +76,9 @@ async fn main() -> anyhow::Result<()> {
     let mut times = Vec::new();
     for _ in 0..3000 {
         let t = Instant::now();
-        let call = runtime.start(plugin.pre(), &limits, tags(), Default::default()).await?;
+        let call = runtime
+            .start(plugin.pre(), &limits, tags(), Default::default())
+            .await?;
         drop(call);
         times.push(t.elapsed());
     }
@@ -83,7 +89,9 @@ async fn main() -> anyhow::Result<()> {
     let mut times = Vec::new();
     for _ in 0..3000 {
         let t = Instant::now();
-        let mut call = runtime.start(plugin.pre(), &limits, tags(), Default::default()).await?;
+        let mut call = runtime
+            .start(plugin.pre(), &limits, tags(), Default::default())
+            .await?;
         let out = host::marshal::invoke(&mut call, &echo, &trivial).await?;
         drop(call);
         times.push(t.elapsed());
@@ -123,7 +131,9 @@ async fn main() -> anyhow::Result<()> {
         let mut native = Vec::new();
         for _ in 0..iterations {
             let t = Instant::now();
-            let mut call = runtime.start(plugin.pre(), &limits, tags(), Default::default()).await?;
+            let mut call = runtime
+                .start(plugin.pre(), &limits, tags(), Default::default())
+                .await?;
             let out = host::marshal::invoke(&mut call, &upper, &options).await?;
             sandboxed.push(t.elapsed());
             let t = Instant::now();

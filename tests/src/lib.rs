@@ -9,6 +9,25 @@ use tokio::sync::oneshot;
 
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
+pub mod api;
+
+/// Polls `check` until it holds. The bound is generous (two minutes): it only turns a hang
+/// into a failure and never decides a test on a loaded machine.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    while std::time::Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
 /// The system token every test server uses.
 pub const TOKEN: &str = "test-system-token";
 
@@ -332,6 +351,8 @@ pub async fn load_plugin(
         id: "diy".into(),
         file: path,
         module: std::sync::Arc::new(module),
+        share: runtime.share_of(&limits),
+        network: std::sync::Arc::new(host::egress::NetworkPolicy::deny_all()?),
         limits,
         settings: None,
         loaded_at: std::time::SystemTime::now(),

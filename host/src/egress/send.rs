@@ -364,7 +364,6 @@ impl Outbound {
         self.policy.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.policy.stats.ms.fetch_add(ms, Ordering::Relaxed);
         tracing::info!(
-            target: "egress",
             connector = &*self.tags.connector,
             request_id = &*self.tags.request_id,
             method = %self.method,
@@ -421,7 +420,10 @@ impl Body for CappedBody {
                 self.read += len;
                 if self.read > self.cap {
                     let cap = self.cap;
-                    self.end("HTTP-response-body-size", "body over network.max_response_bytes");
+                    self.end(
+                        "HTTP-response-body-size",
+                        "body over network.max_response_bytes",
+                    );
                     return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(cap)))));
                 }
                 Poll::Ready(Some(Ok(frame)))

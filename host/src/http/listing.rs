@@ -78,6 +78,7 @@ fn plugin(p: &Plugin, snapshot: &Snapshot) -> Value {
         "limits": p.limits,
         "network": p.network.view(),
         "egress": p.network.stats.json(),
+        "calls": p.share.json(),
         "lastError": last_error,
     })
 }

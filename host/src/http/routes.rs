@@ -53,12 +53,11 @@ pub async fn open_connections(State(state): State<AppState>, request: Request) -
     if !loopback && !token_matches(token.as_deref(), &state.system_token) {
         return ApiError::Unauthorized.into_response();
     }
-    let terminate = serde_urlencoded::from_str::<Vec<(String, String)>>(
-        request.uri().query().unwrap_or(""),
-    )
-    .unwrap_or_default()
-    .iter()
-    .any(|(k, v)| k == "terminate" && v == "true");
+    let terminate =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(request.uri().query().unwrap_or(""))
+            .unwrap_or_default()
+            .iter()
+            .any(|(k, v)| k == "terminate" && v == "true");
     if terminate {
         state.shutting_down.store(true, Ordering::Relaxed);
         tracing::warn!("terminate requested: probes answer 503 from now on");

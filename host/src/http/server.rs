@@ -227,7 +227,10 @@ async fn serve_connection(
             match expiry {
                 Some((at, _)) => tokio::time::sleep_until(at.into()).await,
                 // Busy: look again after a while (the phase changes under us).
-                None => tokio::time::sleep(settings.header_read_timeout.min(settings.idle_timeout)).await,
+                None => {
+                    tokio::time::sleep(settings.header_read_timeout.min(settings.idle_timeout))
+                        .await
+                }
             }
         };
         tokio::select! {

@@ -297,9 +297,9 @@ impl Registry {
             .await
             .with_context(|| format!("reading {}", path.display()))?;
         let hash = format!("{:x}", Sha256::digest(&bytes));
-        if let Some(p) = previous.filter(|p| {
-            p.module.hash == hash && p.limits == limits && p.settings == stamp.settings
-        }) {
+        if let Some(p) = previous
+            .filter(|p| p.module.hash == hash && p.limits == limits && p.settings == stamp.settings)
+        {
             // Touched but identical: never recompile, keep serving the same plugin.
             return Ok(p.clone());
         }

@@ -11,9 +11,9 @@ use serde::Serialize;
 use wasmtime::component::Component;
 
 use super::cache::CompileCache;
+use crate::egress::NetworkPolicy;
 use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
 use crate::runtime::limits::INSTANTIATE_TIMEOUT_MS;
-use crate::egress::NetworkPolicy;
 use crate::runtime::share::Share;
 use crate::runtime::{Call, CallState, Grants, Limits, Runtime, Tags};
 

@@ -159,8 +159,12 @@ impl Call {
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_hostcall_fuel(
-            usize::try_from(limits.max_response_bytes.saturating_add(HOSTCALL_SLACK_BYTES))
-                .unwrap_or(usize::MAX),
+            usize::try_from(
+                limits
+                    .max_response_bytes
+                    .saturating_add(HOSTCALL_SLACK_BYTES),
+            )
+            .unwrap_or(usize::MAX),
         );
         // Every tick: interrupt once the deadline (instantiation's, then the call's) has
         // passed; else yield to the executor, or wait for a turn in the long-call lane.

@@ -41,6 +41,15 @@ impl Share {
         }
     }
 
+    /// Calls running now, calls waiting now, and the cap (for the listing).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "running": self.max_running - self.running.available_permits() as u64,
+            "queued": self.queued.load(Ordering::Acquire),
+            "maxConcurrent": self.max_running,
+        })
+    }
+
     /// Waits for a running slot, or refuses at once when the queue is full.
     pub async fn enter(&self) -> Result<OwnedSemaphorePermit, Refusal> {
         if let Ok(permit) = self.running.clone().try_acquire_owned() {

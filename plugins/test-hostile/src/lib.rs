@@ -25,6 +25,30 @@ fn work(options: Value) -> FnResult<Value> {
     Ok(json!({ "done": n, "x": x % 10 }))
 }
 
+/// Waits `ms` milliseconds in a WASI sleep (a host call, not wasm running): the wall clock
+/// must stop it all the same.
+fn sleep(options: Value) -> FnResult<Value> {
+    let ms = options["ms"].as_u64().unwrap_or(60_000);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(json!({ "slept": ms }))
+}
+
+/// Answers with an error whose message is `size` bytes (the host caps it).
+fn long_error(options: Value) -> FnResult<Value> {
+    let size = options["size"].as_u64().unwrap_or(1 << 20) as usize;
+    Err(FnError::new("c".repeat(size.min(4096)), "m".repeat(size)))
+}
+
+/// Writes `lines` log lines of `text` (empty by default).
+fn log_lines(options: Value) -> FnResult<Value> {
+    let lines = options["lines"].as_u64().unwrap_or(10);
+    let text = options["text"].as_str().unwrap_or("");
+    for _ in 0..lines {
+        extension_sdk::log::info(text);
+    }
+    Ok(json!({ "logged": lines }))
+}
+
 /// Allocates without end: stopped by the memory cap.
 fn hoard(_options: Value) -> FnResult<Value> {
     let mut chunks: Vec<Vec<u8>> = Vec::new();
@@ -174,6 +198,9 @@ fn register(plugin: &mut Plugin) {
         .utility("spin", json(spin))
         .utility("work", json(work))
         .utility("hoard", json(hoard))
+        .utility("sleep", json(sleep))
+        .utility("longError", json(long_error))
+        .utility("logLines", json(log_lines))
         .utility("recurse", json(recurse))
         .utility("huge", json(huge))
         .utility("notJson", json(not_json))
