@@ -150,7 +150,9 @@ impl Request {
             other => Method::Other(other.to_string()),
         };
         let invalid = |what: &str| Error::new("invalid-url", format!("{what} of {}", self.url));
-        request.set_method(&method).map_err(|()| invalid("method"))?;
+        request
+            .set_method(&method)
+            .map_err(|()| invalid("method"))?;
         request
             .set_scheme(Some(&if url.https {
                 Scheme::Https
@@ -225,10 +227,27 @@ fn read_all(incoming: &IncomingBody, url: &str) -> Result<Vec<u8>, Error> {
 fn stream_error(err: StreamError, url: &str) -> Error {
     let code = match err {
         StreamError::Closed => ErrorCode::ConnectionTerminated,
-        StreamError::LastOperationFailed(io) => wasip2::http::types::http_error_code(&io)
-            .unwrap_or(ErrorCode::HttpProtocolError),
+        StreamError::LastOperationFailed(io) => match wasip2::http::types::http_error_code(&io) {
+            Some(code) => code,
+            // A body that failed while streaming carries the host's error without the
+            // `http-error-code` downcast; its debug text names the code.
+            None => body_error_code(&io.to_debug_string()),
+        },
     };
     Error::wasi(&code, url)
+}
+
+fn body_error_code(debug: &str) -> ErrorCode {
+    let text = debug.to_ascii_lowercase();
+    if text.contains("body size") || text.contains("bodysize") {
+        ErrorCode::HttpResponseBodySize(None)
+    } else if text.contains("timeout") {
+        ErrorCode::HttpResponseTimeout
+    } else if text.contains("incomplete") {
+        ErrorCode::HttpResponseIncomplete
+    } else {
+        ErrorCode::HttpProtocolError
+    }
 }
 
 /// A response, read whole.
@@ -261,7 +280,10 @@ impl Response {
         serde_json::from_slice(&self.body).map_err(|e| {
             Error::new(
                 "not-json",
-                format!("the response (status {}) is not the JSON expected: {e}", self.status),
+                format!(
+                    "the response (status {}) is not the JSON expected: {e}",
+                    self.status
+                ),
             )
         })
     }
@@ -273,7 +295,11 @@ impl Response {
         } else {
             Err(Error::new(
                 "status",
-                format!("the server answered {}: {}", self.status, truncated(&self.text(), 512)),
+                format!(
+                    "the server answered {}: {}",
+                    self.status,
+                    truncated(&self.text(), 512)
+                ),
             ))
         }
     }

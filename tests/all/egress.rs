@@ -147,7 +147,7 @@ async fn a_hook_calls_integrator_io_over_tls_with_the_bearer_token() {
         .await;
     assert_eq!(
         r.text,
-        r#"{"data":[{"a":1,"integrationName":"Integration i42"}]}"#
+        r#"{"data":[{"a":1,"integrationName":"Integration i42"}],"errors":[],"abort":false,"newErrorsAndRetryData":[]}"#
     );
     assert_eq!(api.seen()[0].host, "api.integrator.io");
 }

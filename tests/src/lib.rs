@@ -185,6 +185,19 @@ impl TestServer {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Drops the client's pooled keep-alive connections and waits until the server has seen
+    /// them close (`/openConnections` counts no other connection).
+    pub async fn client_connections_closed(&mut self) {
+        self.client = reqwest::Client::new();
+        eventually("the server sees no other open connection", || async {
+            let answer = self
+                .raw_http("GET /openConnections HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await;
+            answer.ends_with("\r\n\r\n0")
+        })
+        .await;
+    }
+
     /// `GET path`.
     pub async fn get(&self, path: &str) -> Reply {
         reply(

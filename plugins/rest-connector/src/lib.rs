@@ -22,13 +22,15 @@ struct Api {
 
 impl Api {
     fn from(connection: Option<&Value>) -> FnResult<Self> {
-        let connection = connection.ok_or_else(|| {
-            FnError::new("missing_connection", "The wrapper has no connection.")
-        })?;
+        let connection = connection
+            .ok_or_else(|| FnError::new("missing_connection", "The wrapper has no connection."))?;
         let base = connection["unencrypted"]["baseURI"]
             .as_str()
             .ok_or_else(|| {
-                FnError::new("invalid_connection", "connection.unencrypted.baseURI is missing.")
+                FnError::new(
+                    "invalid_connection",
+                    "connection.unencrypted.baseURI is missing.",
+                )
             })?
             .trim_end_matches('/')
             .to_string();
@@ -109,7 +111,11 @@ fn import_api(options: ImportOptions) -> FnResult<Vec<ImportResponse>> {
                     errors: vec![],
                 },
                 Ok(r) => ImportResponse {
-                    status_code: if r.status == 401 || r.status == 403 { 401 } else { 422 },
+                    status_code: if r.status == 401 || r.status == 403 {
+                        401
+                    } else {
+                        422
+                    },
                     id: None,
                     ignored: None,
                     errors: vec![RecordError::new(
