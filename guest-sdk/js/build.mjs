@@ -5,7 +5,8 @@
 //
 // The module is used as it is (CommonJS `exports`/`module.exports`, callbacks or promises).
 // Files and npm packages it requires are bundled in (see bundle.mjs); Node.js built-ins such as
-// `fs` or `http` are not available in the sandbox.
+// `fs` or `http` are not available in the sandbox; the global `fetch` is, within the network
+// policy the operator gives the module.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { bundle } from './bundle.mjs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -37,8 +38,9 @@ try {
     sourcePath,
     witPath: join(here, '..', '..', 'wit'),
     worldName: 'extension',
-    // Plugins get no network: link against wasmtime-wasi alone.
-    disableFeatures: ['http', 'fetch-event']
+    // `fetch` goes out through wasi:http (the host checks every request against the
+    // connector's network policy); modules export no HTTP handler, so no fetch-event.
+    disableFeatures: ['fetch-event']
   });
   await writeFile(output, component);
   process.stderr.write(`built ${output} from ${files.length} file(s) (${component.length} bytes) in ${Date.now() - started} ms\n`);

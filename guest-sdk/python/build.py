@@ -20,6 +20,30 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 WIT = HERE.parent.parent / "wit"
+# wasi:http and what it uses, as the WASI 0.2.12 release publishes them (vendored: the build
+# runs offline).
+WASI_DEPS = HERE / "wit-deps"
+# The world Python plugins are built for: the extension world plus outbound HTTP, which
+# `extension.http` uses. (JavaScript gets wasi:http from componentize-js, Rust from `wasip2`.)
+PYTHON_WORLD = """package integrator:extension-python;
+
+world extension-python {
+  include integrator:extension/extension@0.1.0;
+  import wasi:http/outgoing-handler@0.2.12;
+}
+"""
+
+
+def assemble_wit(work):
+    """A WIT directory with the Python world, our package and the WASI packages as deps."""
+    wit = pathlib.Path(work, "wit")
+    shutil.copytree(WIT, wit / "deps" / "integrator-extension")
+    for dep in sorted(WASI_DEPS.glob("*.wit")):
+        target = wit / "deps" / f"wasi-{dep.stem}"
+        target.mkdir(parents=True)
+        shutil.copy(dep, target)
+    (wit / "world.wit").write_text(PYTHON_WORLD)
+    return wit
 
 
 def main():
@@ -42,12 +66,14 @@ def main():
         sdk = pathlib.Path(work, "sdk")
         app = pathlib.Path(work, "app")
         skip = shutil.ignore_patterns("__pycache__", ".*", "*.wasm", "node_modules")
-        shutil.copytree(HERE, sdk, ignore=skip)
+        shutil.copytree(HERE, sdk, ignore=shutil.ignore_patterns(
+            "__pycache__", ".*", "*.wasm", "node_modules", "wit-deps"))
+        wit = assemble_wit(work)
         shutil.copytree(source.parent, app, ignore=skip)
         pathlib.Path(sdk, "extension_entry.py").write_text(f"MODULE = {source.stem!r}\n")
         started = time.monotonic()
         built = subprocess.run(
-            [str(tool), "-d", str(WIT), "-w", "extension", "componentize", "extension_runtime",
+            [str(tool), "-d", str(wit), "-w", "extension-python", "componentize", "extension_runtime",
              "-p", str(sdk), "-p", str(app), "-o", str(output)],
             env={**os.environ, "RUST_BACKTRACE": "0", "RUST_LIB_BACKTRACE": "0"},
         )

@@ -59,3 +59,8 @@ def log(level, *parts):
     levels = {"trace": host_log.Level.TRACE, "debug": host_log.Level.DEBUG, "info": host_log.Level.INFO,
               "warn": host_log.Level.WARN, "error": host_log.Level.ERROR}
     host_log.write(levels[level], " ".join(p if isinstance(p, str) else repr(p) for p in parts))
+
+
+# Outbound HTTP: `from extension import http` (or `extension.http.get(...)`). Imported last:
+# it builds on ExtensionError above.
+import extension_http as http  # noqa: E402

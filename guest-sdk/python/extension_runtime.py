@@ -18,7 +18,7 @@ import extension
 import extension_entry
 from wit_world import exports
 from componentize_py_types import Err
-from wit_world.imports import types
+from wit_world.imports import integrator_extension_types as types
 
 module = importlib.import_module(extension_entry.MODULE)
 

@@ -3,7 +3,10 @@
 //! traffic stays on loopback.
 
 use integration_tests::api::{API_TOKEN, ApiServer, IO_TOKEN, TestCa};
-use integration_tests::{REST_CONNECTOR_WASM, TEST_EGRESS_WASM, TestServer, captured_logs};
+use integration_tests::{
+    JS_REST_CONNECTOR_WASM, PY_REST_CONNECTOR_WASM, REST_CONNECTOR_WASM, TEST_EGRESS_WASM,
+    TestServer, captured_logs,
+};
 use serde_json::{Value, json};
 
 /// A server with `probe.wasm` (the egress test plugin) under `settings`.
@@ -421,4 +424,122 @@ async fn each_outbound_request_is_logged_once_without_its_path_or_query() {
         "{}",
         lines[0]
     );
+}
+
+/// Serves an interpreted build of the REST connector (JavaScript or Python: the same
+/// functions as `plugins/rest-connector`) against a local API and a local integrator.io over
+/// TLS, and checks each function; returns the server for language-specific checks.
+async fn interpreted_rest_connector(wasm: &str) -> TestServer {
+    let ca = TestCa::new(&["api.integrator.io"]);
+    let io = ApiServer::start_tls(&ca).await;
+    let api = ApiServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("test-ca.pem"), &ca.ca_pem).unwrap();
+    std::fs::copy(wasm, dir.path().join("rest.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("rest.toml"),
+        format!(
+            "[network]\nallowed_hosts = [\"https://api.integrator.io\", \"http://localhost:{}\"]\n\
+             ca_file = \"test-ca.pem\"\nresolve = {{ \"api.integrator.io:443\" = \"127.0.0.1:{}\" }}\n",
+            api.port(),
+            io.port()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let connection = json!({"unencrypted": {"baseURI": format!("http://localhost:{}", api.port())}, "encrypted": {"token": API_TOKEN}});
+    let call = |ty: &str, function: &str, options: Value| json!({"_connectorId": "rest", "type": ty, "function": function, "options": options});
+
+    let r = server
+        .call(&call(
+            "wrapper",
+            "pingApi",
+            json!({"connection": connection}),
+        ))
+        .await;
+    assert_eq!(r.text, r#"{"statusCode":200}"#);
+
+    let mut state = Value::Null;
+    let mut exported = Vec::new();
+    for _ in 0..10 {
+        let mut options = json!({"connection": connection});
+        if !state.is_null() {
+            options["state"] = state.clone();
+        }
+        let page = server
+            .call(&call("wrapper", "exportApi", options))
+            .await
+            .json();
+        exported.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].clone()),
+        );
+        if page["lastPage"] == true {
+            break;
+        }
+        state = page["state"].clone();
+    }
+    assert_eq!(exported, vec!["r1", "r2", "r3", "r4", "r5"]);
+
+    let r = server
+        .call(&call(
+            "wrapper",
+            "importApi",
+            json!({"connection": connection, "postMapData": [{"name": "a"}, {"name": ""}]}),
+        ))
+        .await;
+    let results = r.json();
+    assert_eq!(results[0], json!({"statusCode": 200, "id": "id-1"}));
+    assert_eq!(results[1]["statusCode"], 422, "{results}");
+
+    let r = server
+        .call(&call(
+            "hook",
+            "stampIntegration",
+            json!({"data": [{"a": 1}], "bearerToken": IO_TOKEN, "_integrationId": "i7"}),
+        ))
+        .await;
+    assert_eq!(
+        r.text,
+        r#"{"data":[{"a":1,"integrationName":"Integration i7"}],"errors":[],"abort":false,"newErrorsAndRetryData":[]}"#
+    );
+    server
+}
+
+fn fetch_url(url: String) -> Value {
+    json!({"_connectorId": "rest", "type": "utility", "function": "fetchUrl", "options": {"url": url}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_javascript_rest_connector_works_with_fetch_through_the_host() {
+    let server = interpreted_rest_connector(JS_REST_CONNECTOR_WASM).await;
+    // Outside the policy, fetch rejects (catchably) and nothing reaches the server.
+    let other = ApiServer::start().await;
+    let r = server
+        .call(&fetch_url(format!("http://localhost:{}/ok", other.port())))
+        .await;
+    let answer = r.json();
+    assert!(answer["error"].is_string(), "{answer}");
+    assert!(other.seen().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_rest_connector_works_with_extension_http_through_the_host() {
+    let server = interpreted_rest_connector(PY_REST_CONNECTOR_WASM).await;
+    // Outside the policy, extension.http raises HttpError with the wasi:http code.
+    let other = ApiServer::start().await;
+    let r = server
+        .call(&fetch_url(format!("http://localhost:{}/ok", other.port())))
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["errors"][0]["code"],
+        "HTTP-request-denied",
+        "{}",
+        r.text
+    );
+    assert!(other.seen().is_empty());
 }

@@ -187,10 +187,17 @@ async fn a_panic_is_a_trap_with_its_message_and_backtrace() {
     let server = hostile_server().await;
     let (code, message) = failure(&server, call("hostile", "utility", "panic", json!({}))).await;
     assert_eq!(code, "plugin_trap");
+    // The cause leads, in one line; the backtrace comes once, last.
+    assert!(
+        message.starts_with("The function crashed: panicked at test-hostile/src/lib.rs"),
+        "{message}"
+    );
     assert!(
         message.contains("hostile plugin panicked on purpose"),
         "{message}"
     );
+    assert_eq!(message.matches("wasm backtrace").count(), 1, "{message}");
+    assert!(!message.contains('\n'), "{message}");
     assert!(
         message.contains("panicked at test-hostile/src/lib.rs"),
         "the panic location: {message}"
@@ -198,6 +205,18 @@ async fn a_panic_is_a_trap_with_its_message_and_backtrace() {
     assert!(
         message.contains("; wasm backtrace: extension_sdk::"),
         "demangled frames, runtime frames skipped: {message}"
+    );
+    still_serving(&server, "hostile").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exit_is_a_trap_that_leads_with_the_exit_status() {
+    let server = hostile_server().await;
+    let (code, message) = failure(&server, call("hostile", "utility", "exit", json!({}))).await;
+    assert_eq!(code, "plugin_trap");
+    assert!(
+        message.starts_with("The function crashed: the guest exited with status 3"),
+        "{message}"
     );
     still_serving(&server, "hostile").await;
 }

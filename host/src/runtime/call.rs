@@ -359,11 +359,23 @@ fn classify(err: &wasmtime::Error, store: &Store<CallState>, limits: &Limits) ->
     }
 }
 
-/// The trap message, the guest's last stderr lines (a Rust panic message lands there) and the
-/// wasm backtrace with demangled function names when the module has a name section; frames of
-/// the guest's panic and abort machinery are skipped so the first frame shown is the author's.
+/// One line that leads with the cause, then the wasm backtrace once: the guest's exit status
+/// (`exit(3)`), or the guest's own last words on stderr (a Rust panic message, an uncaught
+/// JavaScript exception) followed by the trap in parentheses, or the trap alone; then the
+/// backtrace with demangled function names when the module has a name section, frames of the
+/// guest's panic and abort machinery skipped so the first frame shown is the author's.
 fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) -> String {
-    let mut message = what.to_string();
+    // wasmtime's own rendering may append a backtrace; ours comes once, at the end.
+    let what = what
+        .split("\nwasm backtrace:")
+        .next()
+        .unwrap_or(what)
+        .split("error while executing at wasm backtrace")
+        .next()
+        .unwrap_or(what)
+        .trim()
+        .trim_end_matches(':')
+        .replace('\n', " / ");
     let (stderr, _) = store.data().stderr.contents();
     let stderr = String::from_utf8_lossy(&stderr);
     let lines: Vec<&str> = stderr
@@ -381,10 +393,19 @@ fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) ->
         }
         _ => lines,
     };
-    if !lines.is_empty() {
+    let said = (!lines.is_empty()).then(|| {
         let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
-        message.push_str(&format!("; guest stderr: {}", truncate(&tail, 1024)));
-    }
+        escape_controls(truncate(&tail, 1024)).into_owned()
+    });
+    let exit = err
+        .downcast_ref::<wasmtime_wasi::I32Exit>()
+        .map(|exit| format!("the guest exited with status {}", exit.0));
+    let mut message = match (exit, said) {
+        (Some(exit), Some(said)) => format!("{exit}; guest stderr: {said}"),
+        (Some(exit), None) => exit,
+        (None, Some(said)) => format!("{said} ({what})"),
+        (None, None) => what,
+    };
     if let Some(backtrace) = err.downcast_ref::<WasmBacktrace>() {
         let names: Vec<String> = backtrace
             .frames()

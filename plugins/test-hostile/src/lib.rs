@@ -93,6 +93,11 @@ fn not_utf8(_options: Value) -> FnResult<RawJson> {
     }))
 }
 
+/// Exits the guest with status 3 (WASI `exit`).
+fn exit(_options: Value) -> FnResult<Value> {
+    std::process::exit(3)
+}
+
 /// Panics.
 fn panic(_options: Value) -> FnResult<Value> {
     panic!("hostile plugin panicked on purpose")
@@ -206,6 +211,7 @@ fn register(plugin: &mut Plugin) {
         .utility("notJson", json(not_json))
         .utility("notUtf8", json(not_utf8))
         .utility("panic", json(panic))
+        .utility("exit", json(exit))
         .utility("flood", json(flood))
         .utility("ambient", json(ambient))
         .utility("ok", json(ok))
