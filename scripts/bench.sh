@@ -13,6 +13,8 @@ scripts/guest-tools.sh
 cargo build --release --locked -p extension-host -p benchmarks
 echo "## HTTP: host vs Node reference vs native ceiling"
 target/release/bench-http "$@"
+echo "## Isolation and egress"
+target/release/bench-isolation
 echo "## Per-call overhead"
 cargo bench --locked -p integration-tests --bench percall
 echo "## Sandbox meters"

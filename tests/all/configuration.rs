@@ -14,6 +14,7 @@ pub(crate) async fn connectors_are_served_by_id() {
     let server = TestServer::start(&[
         (&file, CONNECTOR_EXAMPLE_WASM),
         ("other.wasm", FLAT_EXAMPLE_WASM),
+        ("12.wasm", FLAT_EXAMPLE_WASM),
     ])
     .await;
     let call = |ty: &str, function: &str, options: serde_json::Value| json!({"_connectorId": CONNECTOR_ID, "type": ty, "function": function, "options": options});
@@ -81,6 +82,10 @@ pub(crate) async fn connectors_are_served_by_id() {
     // A numeric _connectorId is looked up as its string form, as JavaScript property keys are.
     let r = server
         .call(&json!({"_connectorId": 12, "function": "greet", "options": {}}))
+        .await;
+    eqjson!(r.json(), json!({"greeting": "Hello, world!"}));
+    let r = server
+        .call(&json!({"_connectorId": 13, "function": "greet", "options": {}}))
         .await;
     assert_eq!(r.json()["errors"][0]["code"], "invalid_field");
     // No diy module here.

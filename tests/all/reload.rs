@@ -247,3 +247,41 @@ async fn a_restart_uses_the_compile_cache() {
         .await;
     assert_eq!((r.status, r.text.as_str()), (200, r#""probe""#));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_size_module_copied_with_its_mtime_kept_is_loaded() {
+    let original = std::fs::read(TEST_HOSTILE_WASM).unwrap();
+    // Same size, different bytes: one letter of a custom section (the producers' "rustc").
+    let at = original
+        .windows(5)
+        .position(|w| w == b"rustc")
+        .expect("a producers section");
+    let mut changed = original.clone();
+    changed[at] = b'R';
+    let server = TestServer::start(&[("swap.wasm", TEST_HOSTILE_WASM)]).await;
+    let dest = server.plugins_dir().join("swap.wasm");
+    let mtime = std::fs::metadata(&dest).unwrap().modified().unwrap();
+    // As `cp -p` does: write the new bytes in place, then set the old mtime back.
+    std::fs::write(&dest, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&dest)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let meta = std::fs::metadata(&dest).unwrap();
+    assert_eq!(
+        (meta.len(), meta.modified().unwrap()),
+        (original.len() as u64, mtime)
+    );
+
+    let expected = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&changed));
+    eventually("the copied module is loaded", || async {
+        server.listing().await["plugins"][0]["hash"] == expected.as_str()
+    })
+    .await;
+    assert_eq!(
+        whoami(&server, "swap").await,
+        (200, r#""hostile""#.to_string())
+    );
+}

@@ -215,7 +215,9 @@ async fn an_exit_is_a_trap_that_leads_with_the_exit_status() {
     let (code, message) = failure(&server, call("hostile", "utility", "exit", json!({}))).await;
     assert_eq!(code, "plugin_trap");
     assert!(
-        message.starts_with("The function crashed: the guest exited with status 3"),
+        message.starts_with(
+            "The function crashed: the guest exited with status 1; wasm backtrace: extension_sdk::"
+        ),
         "{message}"
     );
     still_serving(&server, "hostile").await;
@@ -223,11 +225,34 @@ async fn an_exit_is_a_trap_that_leads_with_the_exit_status() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flooding_stdout_is_bounded_and_harmless() {
+    let logs = integration_tests::captured_logs();
     let server = hostile_server().await;
     let r = server
         .call(&call("hostile", "utility", "flood", json!({})))
         .await;
     assert_eq!((r.status, r.text.as_str()), (200, r#""flooded""#));
+    // 10 MiB written to each stream; 64 KiB of each reach the log (64 lines of 1 KiB), and the
+    // rest is reported once per stream.
+    let request_id = r.headers["x-request-id"].to_str().unwrap().to_string();
+    let lines: Vec<String> = logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(&request_id))
+        .cloned()
+        .collect();
+    for stream in ["stdout", "stderr"] {
+        let kept = lines
+            .iter()
+            .filter(|l| l.contains(&format!("stream=\"{stream}\"")) && l.contains("yyyy"))
+            .count();
+        assert_eq!(kept, 64, "{stream}");
+        let dropped = lines
+            .iter()
+            .filter(|l| l.contains(&format!("stream=\"{stream}\"")) && l.contains("dropped="))
+            .count();
+        assert_eq!(dropped, 1, "{stream}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -368,11 +393,29 @@ async fn guest_output_and_logs_do_not_break_the_call() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn shutdown_drains_and_stops() {
-    let server = TestServer::start(&[("diy.wasm", TEST_PROBE_WASM)]).await;
-    let r = server
-        .call(&json!({"diy": true, "type": "utility", "function": "echo", "options": {}}))
-        .await;
-    assert_eq!(r.status, 200);
+async fn shutdown_drains_a_call_in_flight_and_stops() {
+    let server = hostile_server().await;
+    let base = server.base.clone();
+    // A call that takes a while (a WASI sleep), in flight when shutdown begins.
+    let in_flight = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(format!("{base}/function"))
+            .bearer_auth(integration_tests::TOKEN)
+            .json(&call("hostile", "utility", "sleep", json!({"ms": 1_500})))
+            .send()
+            .await
+            .unwrap()
+    });
+    integration_tests::eventually("the call is in flight", || async {
+        server.listing().await["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "hostile" && p["calls"]["running"] == 1)
+    })
+    .await;
     server.stop().await.expect("the server stops cleanly");
+    let answer = in_flight.await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), r#"{"slept":1500}"#);
 }

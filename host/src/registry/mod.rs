@@ -178,10 +178,11 @@ impl Registry {
             generation: prev.generation + 1,
             ..Snapshot::default()
         };
-        let mut by_hash: HashMap<String, Arc<Module>> = prev
+        let by_hash: HashMap<String, Arc<Module>> = prev
             .plugins()
             .map(|p| (p.module.hash.clone(), p.module.clone()))
             .collect();
+        let mut pending = Vec::new();
 
         for (id, path) in modules {
             let file = file_name(&path);
@@ -226,10 +227,16 @@ impl Registry {
                 next.keep(previous);
                 continue;
             }
-            match self
-                .load_one(&id, &path, &stamp, previous.as_ref(), &mut by_hash)
-                .await
-            {
+            pending.push((id, path, file, stamp, previous));
+        }
+        // Changed modules load concurrently: one slow module (a big compile, start-up code
+        // that runs to its deadline) never holds up the others.
+        let loads = pending.iter().map(|(id, path, _, stamp, previous)| {
+            self.load_one(id, path, stamp, previous.as_ref(), &by_hash)
+        });
+        let loaded = futures_util::future::join_all(loads).await;
+        for ((id, _, file, stamp, previous), result) in pending.into_iter().zip(loaded) {
+            match result {
                 Ok(plugin) => {
                     if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, &plugin)) {
                         let action = if previous.is_some() {
@@ -276,7 +283,7 @@ impl Registry {
         path: &Path,
         stamp: &Stamp,
         previous: Option<&Arc<Plugin>>,
-        by_hash: &mut HashMap<String, Arc<Module>>,
+        by_hash: &HashMap<String, Arc<Module>>,
     ) -> anyhow::Result<Arc<Plugin>> {
         let settings_path = path.with_extension("toml");
         let settings: PluginSettings = match &stamp.settings {
@@ -305,20 +312,9 @@ impl Registry {
         }
         let module = match by_hash.get(&hash) {
             Some(module) => module.clone(),
-            None => {
-                let module = Module::load(
-                    &self.runtime,
-                    id,
-                    bytes,
-                    hash.clone(),
-                    &limits,
-                    self.cache.as_ref(),
-                )
-                .await?;
-                let module = Arc::new(module);
-                by_hash.insert(hash, module.clone());
-                module
-            }
+            None => Arc::new(
+                Module::load(&self.runtime, id, bytes, hash, &limits, self.cache.as_ref()).await?,
+            ),
         };
         Ok(Arc::new(Plugin {
             id: id.into(),

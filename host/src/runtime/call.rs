@@ -393,6 +393,14 @@ fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) ->
         }
         _ => lines,
     };
+    // Rust's panic line starts `thread '<unnamed>' (1) panicked at …`: the thread is noise.
+    let lines: Vec<&str> = lines
+        .into_iter()
+        .map(|l| match l.find(" panicked at ") {
+            Some(at) if l.starts_with("thread '") => &l[at + 1..],
+            _ => l,
+        })
+        .collect();
     let said = (!lines.is_empty()).then(|| {
         let tail = lines[lines.len().saturating_sub(3)..].join(" / ");
         escape_controls(truncate(&tail, 1024)).into_owned()
@@ -426,7 +434,7 @@ fn describe_trap(what: &str, err: &wasmtime::Error, store: &Store<CallState>) ->
 
 /// Frames of the guest's standard library panic/abort path, not the author's code.
 fn is_runtime_frame(name: &str) -> bool {
-    const PREFIXES: [&str; 7] = [
+    const PREFIXES: [&str; 9] = [
         "std::",
         "core::",
         "__rust",
@@ -434,6 +442,8 @@ fn is_runtime_frame(name: &str) -> bool {
         "abort",
         "__wasi",
         "<std",
+        "exit",
+        "_Exit",
     ];
     PREFIXES.iter().any(|p| name.starts_with(p))
 }

@@ -93,9 +93,10 @@ fn not_utf8(_options: Value) -> FnResult<RawJson> {
     }))
 }
 
-/// Exits the guest with status 3 (WASI `exit`).
+/// Exits the guest with a failure status (WASI p2's `exit` carries only ok or error, so any
+/// non-zero status arrives as 1).
 fn exit(_options: Value) -> FnResult<Value> {
-    std::process::exit(3)
+    std::process::exit(1)
 }
 
 /// Panics.

@@ -1,0 +1,261 @@
+//! The isolation and egress benchmark of BENCHMARKS.md, in one run against the release host
+//! (its own process, on loopback):
+//!
+//! 1. A neighbour tenant's latency (p50/p99 of sequential calls) and `/readyz`'s, idle and
+//!    then with 16 runaway calls of another tenant in flight; the ratio is the figure.
+//! 2. The server's CPU time to refuse an unauthenticated 50 MB body of distinct keys.
+//! 3. The cost of one outbound request through the host (policy, DNS-free `localhost`, a new
+//!    connection each) against the same request sent natively, new connection each.
+//!
+//! `cargo build --release -p extension-host -p benchmarks && target/release/bench-isolation`
+//! (`scripts/bench.sh` runs it).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bench-token";
+const SAMPLES: usize = 400;
+
+struct Host(Child);
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One request on a fresh connection: (status, body).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    auth: bool,
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let auth = if auth {
+        format!("authorization: Bearer {TOKEN}\r\n")
+    } else {
+        String::new()
+    };
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out)?;
+    let split = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no header end")?;
+    let status = std::str::from_utf8(&out[9..12])?.parse()?;
+    Ok((status, out[split + 4..].to_vec()))
+}
+
+fn call(port: u16, body: &Value) -> anyhow::Result<(u16, Vec<u8>)> {
+    http(port, "POST", "/function", body.to_string().as_bytes(), true)
+}
+
+/// p50 and p99 in ms of `n` sequential runs of `f`.
+fn latencies(n: usize, mut f: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<(f64, f64)> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        f()?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[n / 2], times[(n * 99) / 100]))
+}
+
+/// CPU time (user + system) of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = &stat[stat.rfind(')').context("stat")? + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // The clock tick is 100 Hz on Linux x86_64 and aarch64.
+    Ok(ticks / 100.0)
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = root();
+    let release = root.join("target/release/extension-host");
+    if !release.exists() {
+        bail!("build first: cargo build --release -p extension-host");
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let api = rt.block_on(integration_tests::api::ApiServer::start());
+    let api_port = api.port();
+
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(
+        integration_tests::TEST_HOSTILE_WASM,
+        dir.path().join("runaway.wasm"),
+    )?;
+    std::fs::write(
+        dir.path().join("runaway.toml"),
+        "[limits]\nfuel = 1_000_000_000_000_000\ntimeout_ms = 60_000\n",
+    )?;
+    std::fs::copy(
+        integration_tests::FLAT_EXAMPLE_WASM,
+        dir.path().join("neighbor.wasm"),
+    )?;
+    std::fs::copy(
+        integration_tests::TEST_EGRESS_WASM,
+        dir.path().join("probe.wasm"),
+    )?;
+    std::fs::write(
+        dir.path().join("probe.toml"),
+        format!(
+            "[network]\nallowed_hosts = [\"http://localhost:{api_port}\"]\nmax_requests_per_call = 1000\n"
+        ),
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(&release)
+        .args(["serve", "--plugins"])
+        .arg(dir.path())
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--system-token",
+            TOKEN,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    let host = Host(child);
+    let pid = host.0.id();
+    for _ in 0..600 {
+        if http(port, "GET", "/readyz", b"", false).is_ok_and(|(s, _)| s == 200) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let neighbour = json!({"_connectorId": "neighbor", "function": "greet", "options": {}});
+    let measure = |label: &str| -> anyhow::Result<((f64, f64), (f64, f64))> {
+        let n = latencies(SAMPLES, || {
+            let (status, _) = call(port, &neighbour)?;
+            anyhow::ensure!(status == 200, "neighbour answered {status}");
+            Ok(())
+        })?;
+        let r = latencies(SAMPLES, || {
+            let (status, _) = http(port, "GET", "/readyz", b"", false)?;
+            anyhow::ensure!(status == 200, "readyz answered {status}");
+            Ok(())
+        })?;
+        println!(
+            "{label:<28} neighbour p50 {:>7.3} ms p99 {:>7.3} ms | /readyz p50 {:>7.3} ms p99 {:>7.3} ms",
+            n.0, n.1, r.0, r.1
+        );
+        Ok((n, r))
+    };
+
+    println!("## 1. Neighbour latency, idle vs 16 runaway calls of another tenant");
+    // Warm up (compile caches, connection paths).
+    latencies(50, || call(port, &neighbour).map(|_| ()))?;
+    let idle = measure("idle")?;
+    let runaways: Vec<_> = (0..16)
+        .map(|_| {
+            std::thread::spawn(move || {
+                call(
+                    port,
+                    &json!({"_connectorId": "runaway", "type": "utility", "function": "spin", "options": {}}),
+                )
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let loaded = measure("16 runaways in flight")?;
+    let still_running = runaways.iter().filter(|t| !t.is_finished()).count();
+    println!(
+        "ratio (loaded/idle): neighbour p99 {:.2}x, /readyz p99 {:.2}x; runaways still running at the end: {still_running}/16",
+        loaded.0.1 / idle.0.1,
+        loaded.1.1 / idle.1.1
+    );
+    for t in runaways {
+        let _ = t.join();
+    }
+
+    println!("\n## 2. Unauthenticated 50 MB body of distinct keys");
+    let mut body = String::with_capacity(50 << 20);
+    body.push('{');
+    let mut i = 0u64;
+    while body.len() < (50 << 20) - 64 {
+        body.push_str(&format!("\"k{i}\":{i},"));
+        i += 1;
+    }
+    body.push_str("\"diy\":true}");
+    let before = cpu_seconds(pid)?;
+    let started = Instant::now();
+    let (status, answer) = http(port, "POST", "/function", body.as_bytes(), false)?;
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid)? - before;
+    println!(
+        "{i} keys, {} bytes: answered {status} {} in {wall:.2} s wall, {cpu:.2} s of server CPU",
+        body.len(),
+        String::from_utf8_lossy(&answer)
+    );
+
+    println!("\n## 3. One outbound request: through the host vs native (new connection each)");
+    let url = format!("http://localhost:{api_port}/ok");
+    let fetch_many = |count: u64| {
+        json!({"_connectorId": "probe", "type": "utility", "function": "fetchMany",
+            "options": {"url": url, "count": count}})
+    };
+    const PER_CALL: u64 = 50;
+    const CALLS: usize = 20;
+    let time_calls = |count: u64| -> anyhow::Result<f64> {
+        let body = fetch_many(count);
+        let started = Instant::now();
+        for _ in 0..CALLS {
+            let (status, _) = call(port, &body)?;
+            anyhow::ensure!(status == 200, "probe answered {status}");
+        }
+        Ok(started.elapsed().as_secs_f64() / CALLS as f64)
+    };
+    time_calls(PER_CALL)?; // warm-up
+    let base = time_calls(0)?;
+    let with = time_calls(PER_CALL)?;
+    let through_host_us = (with - base) / PER_CALL as f64 * 1e6;
+    let native = latencies(1000, || {
+        let (status, _) = http(api_port, "GET", "/ok", b"", false)?;
+        anyhow::ensure!(status == 200);
+        Ok(())
+    })?;
+    let mut total = Duration::ZERO;
+    for _ in 0..1000 {
+        let started = Instant::now();
+        http(api_port, "GET", "/ok", b"", false)?;
+        total += started.elapsed();
+    }
+    let native_us = total.as_secs_f64() / 1000.0 * 1e6;
+    println!(
+        "through the host: {through_host_us:.1} µs per request ({PER_CALL} per call, call overhead {:.3} ms subtracted); native: {native_us:.1} µs (p50 {:.3} ms); ratio {:.2}x",
+        base * 1000.0,
+        native.0,
+        through_host_us / native_us
+    );
+    drop(host);
+    drop(api);
+    Ok(())
+}
