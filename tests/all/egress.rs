@@ -543,3 +543,33 @@ async fn the_python_rest_connector_works_with_extension_http_through_the_host() 
     );
     assert!(other.seen().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_host_gets_its_burst_then_waits_or_is_refused() {
+    let api = ApiServer::start().await;
+    // A burst of 2, then one request per 1000 s: more than the 10 s request timeout allows.
+    let server = probe_server(&format!(
+        "{}[network.rate_limit]\nhosts = [\"http://localhost:{}\"]\nburst = 2\nper_second = 0.001\n",
+        allow(&[format!("http://localhost:{}", api.port())]),
+        api.port()
+    ))
+    .await;
+    let r = server
+        .call(
+            &json!({"_connectorId": "probe", "type": "utility", "function": "fetchMany",
+            "options": {"url": format!("http://localhost:{}/ok", api.port()), "count": 4}}),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!([
+            200,
+            200,
+            "connection-limit-reached",
+            "connection-limit-reached"
+        ])
+    );
+    assert_eq!(api.seen().len(), 2);
+    let listing = server.listing().await;
+    assert_eq!(listing["plugins"][0]["network"]["rate_limit"]["burst"], 2);
+}

@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod policy;
+pub mod rate;
 pub mod send;
 pub mod tls;
 

@@ -16,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use super::rate::{Bucket, RateLimitSettings};
+
 /// Default `max_requests_per_call`.
 pub const DEFAULT_MAX_REQUESTS_PER_CALL: u64 = 50;
 /// Default `request_timeout_ms`: integrator.io's own calls to an extension time out well
@@ -26,7 +28,7 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// The `[network]` table as written: every key optional, so a connector's table overrides
 /// the config file's key by key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSettings {
     /// URL patterns guests may call (none: no network).
@@ -41,6 +43,8 @@ pub struct NetworkSettings {
     pub ca_file: Option<PathBuf>,
     /// `"host:port" = "ip:port"`: where connections to that host go (as curl's `--resolve`).
     pub resolve: Option<BTreeMap<String, String>>,
+    /// A client-side rate limit for some of the allowed hosts.
+    pub rate_limit: Option<RateLimitSettings>,
 }
 
 impl NetworkSettings {
@@ -65,6 +69,7 @@ impl NetworkSettings {
             max_response_bytes: over.max_response_bytes.or(self.max_response_bytes),
             ca_file: over.ca_file.clone().or_else(|| self.ca_file.clone()),
             resolve: over.resolve.clone().or_else(|| self.resolve.clone()),
+            rate_limit: over.rate_limit.clone().or_else(|| self.rate_limit.clone()),
         }
     }
 }
@@ -257,6 +262,8 @@ pub struct NetworkPolicy {
     pub tls: Arc<rustls::ClientConfig>,
     /// Traffic so far.
     pub stats: EgressStats,
+    /// The rate limit: the hosts it covers and their shared bucket.
+    pub rate_limit: Option<(Vec<Pattern>, Bucket, RateLimitSettings)>,
 }
 
 impl std::fmt::Debug for NetworkPolicy {
@@ -278,6 +285,7 @@ pub struct PolicyView {
     max_response_bytes: u64,
     resolve: BTreeMap<String, String>,
     ca_file: Option<String>,
+    rate_limit: Option<RateLimitSettings>,
 }
 
 impl NetworkPolicy {
@@ -301,6 +309,25 @@ impl NetworkPolicy {
                 .with_context(|| format!("network.resolve: {to:?} is not ip:port"))?;
             resolve.insert((host.to_ascii_lowercase(), port), to);
         }
+        let rate_limit = match &settings.rate_limit {
+            Some(rate) => {
+                let hosts = rate
+                    .hosts
+                    .iter()
+                    .map(|p| Pattern::parse(p))
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .context("network.rate_limit.hosts")?;
+                if !(rate.per_second > 0.0 && rate.per_second.is_finite()) || rate.burst == 0 {
+                    bail!("network.rate_limit: burst and per_second must be positive");
+                }
+                Some((
+                    hosts,
+                    Bucket::new(rate.burst, rate.per_second),
+                    rate.clone(),
+                ))
+            }
+            None => None,
+        };
         let tls = match &settings.ca_file {
             Some(path) => Arc::new(super::tls::client_config(Some(path))?),
             None => super::tls::default_client_config()?,
@@ -320,12 +347,22 @@ impl NetworkPolicy {
             ca_file: settings.ca_file.clone(),
             tls,
             stats: EgressStats::default(),
+            rate_limit,
         })
     }
 
     /// The policy that denies everything (a module with no `[network]`).
     pub fn deny_all() -> anyhow::Result<Self> {
         Self::compile(&NetworkSettings::default())
+    }
+
+    /// The rate limit's bucket, if this destination is rate limited.
+    pub fn bucket(&self, https: bool, host: &str, port: u16) -> Option<&Bucket> {
+        let (hosts, bucket, _) = self.rate_limit.as_ref()?;
+        hosts
+            .iter()
+            .any(|p| p.matches(https, host, port))
+            .then_some(bucket)
     }
 
     /// The first pattern allowing this destination.
@@ -346,6 +383,7 @@ impl NetworkPolicy {
                 .map(|((h, p), to)| (format!("{h}:{p}"), to.to_string()))
                 .collect(),
             ca_file: self.ca_file.as_ref().map(|p| p.display().to_string()),
+            rate_limit: self.rate_limit.as_ref().map(|(_, _, s)| s.clone()),
         }
     }
 }

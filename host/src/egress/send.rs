@@ -139,6 +139,19 @@ async fn send(
         policy.stats.denied.fetch_add(1, Ordering::Relaxed);
         return Err((Error::HttpRequestDenied, "not in network.allowed_hosts"));
     };
+    if let Some(bucket) = policy.bucket(https, &host, port) {
+        let patience = log.deadline.saturating_duration_since(Instant::now());
+        match bucket.take(patience) {
+            Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Some(_) => {}
+            None => {
+                return Err((
+                    Error::ConnectionLimitReached,
+                    "over network.rate_limit within the request timeout",
+                ));
+            }
+        }
+    }
 
     let addrs: Vec<SocketAddr> =
         if let Some(to) = policy.resolve.get(&(host.to_ascii_lowercase(), port)) {
@@ -307,6 +320,7 @@ fn code_name(err: &Error) -> &'static str {
         Error::HttpResponseBodySize(_) => "HTTP-response-body-size",
         Error::HttpResponseIncomplete => "HTTP-response-incomplete",
         Error::HttpRequestUriInvalid => "HTTP-request-URI-invalid",
+        Error::ConnectionLimitReached => "connection-limit-reached",
         _ => "HTTP-protocol-error",
     }
 }

@@ -176,11 +176,31 @@ enum Phase {
     Busy(usize),
 }
 
-type Shared = Arc<Mutex<Phase>>;
+/// A connection's phase, and a wake-up for its watchdog whenever the phase changes (so a new
+/// deadline is armed at once, not when the old one expires).
+#[derive(Debug)]
+struct PhaseCell {
+    phase: Mutex<Phase>,
+    changed: tokio::sync::Notify,
+}
 
-fn set(phase: &Shared, update: impl FnOnce(Phase) -> Phase) {
-    let mut p = phase.lock().unwrap_or_else(|e| e.into_inner());
-    *p = update(*p);
+type Shared = Arc<PhaseCell>;
+
+impl PhaseCell {
+    fn get(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn set(cell: &Shared, update: impl FnOnce(Phase) -> Phase) {
+    let mut p = cell.phase.lock().unwrap_or_else(|e| e.into_inner());
+    let next = update(*p);
+    let moved = std::mem::discriminant(&next) != std::mem::discriminant(&*p);
+    *p = next;
+    drop(p);
+    if moved {
+        cell.changed.notify_one();
+    }
 }
 
 async fn serve_connection(
@@ -190,7 +210,10 @@ async fn serve_connection(
     settings: ConnectionSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let phase: Shared = Arc::new(Mutex::new(Phase::Idle(Instant::now())));
+    let phase: Shared = Arc::new(PhaseCell {
+        phase: Mutex::new(Phase::Idle(Instant::now())),
+        changed: tokio::sync::Notify::new(),
+    });
     let io = Watched {
         inner: stream,
         phase: phase.clone(),
@@ -218,7 +241,7 @@ async fn serve_connection(
     let mut conn = std::pin::pin!(conn);
     let mut closing = false;
     loop {
-        let expiry = match *phase.lock().unwrap_or_else(|e| e.into_inner()) {
+        let expiry = match phase.get() {
             Phase::Idle(since) => Some((since + settings.idle_timeout, "idle")),
             Phase::Head(since) => Some((since + settings.header_read_timeout, "header read")),
             Phase::Busy(_) => None,

@@ -87,7 +87,7 @@ limits! {
 }
 
 /// The settings file beside a module (`<id>.toml`, `diy.toml`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSettings {
     /// Limit overrides for this module's calls.
