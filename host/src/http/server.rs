@@ -249,15 +249,13 @@ async fn serve_connection(
         let sleep = async {
             match expiry {
                 Some((at, _)) => tokio::time::sleep_until(at.into()).await,
-                // Busy: look again after a while (the phase changes under us).
-                None => {
-                    tokio::time::sleep(settings.header_read_timeout.min(settings.idle_timeout))
-                        .await
-                }
+                // Busy: nothing expires until the phase changes.
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
             _ = conn.as_mut() => return,
+            () = phase.changed.notified() => {}
             _ = stop.changed(), if !closing => {
                 closing = true;
                 conn.as_mut().graceful_shutdown();
