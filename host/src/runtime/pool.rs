@@ -111,6 +111,10 @@ impl LaneSeat {
         }
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         if held.is_some() {
+            // A long call also hands its core back to the OS at every tick: otherwise a short
+            // call's threads that wake on this core wait out the scheduler's whole time slice
+            // (several ms) behind it.
+            std::thread::yield_now();
             self.slice_ticks += 1;
             if self.slice_ticks < LANE_SLICE_TICKS {
                 return Tick::Yield;
