@@ -5,26 +5,41 @@
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
 
-use super::envelope::Envelope;
-
 /// The token a request presents, if any. A token that is not a string (possible in a JSON
-/// body, or a repeated query parameter) is presented but never matches.
+/// body, or a repeated query parameter) is presented but never matches. `body_token` is the
+/// body's top-level `access_token`.
 pub fn find_token(
     headers: &HeaderMap,
-    envelope: &Envelope<'_>,
+    body_token: Option<Value>,
     query: Option<&str>,
 ) -> Option<String> {
-    if let Some(value) = headers.get(header::AUTHORIZATION).filter(|v| !v.is_empty()) {
-        let value = value.to_str().ok()?;
-        let parts: Vec<&str> = value.split(' ').collect();
-        return match parts.as_slice() {
-            [scheme, credentials] if scheme.eq_ignore_ascii_case("bearer") => {
-                Some(credentials.to_string())
-            }
-            _ => None,
-        };
+    match header_token(headers) {
+        Some(token) => token,
+        None => body_or_query_token(body_token, query),
     }
-    match envelope.value("access_token") {
+}
+
+/// `Some(token)` when an `Authorization` header decides (its token, or `None` when it is not
+/// `Bearer <token>`); `None` when there is no such header and the body or query decides.
+pub fn header_token(headers: &HeaderMap) -> Option<Option<String>> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .filter(|v| !v.is_empty())?;
+    let Ok(value) = value.to_str() else {
+        return Some(None);
+    };
+    let parts: Vec<&str> = value.split(' ').collect();
+    Some(match parts.as_slice() {
+        [scheme, credentials] if scheme.eq_ignore_ascii_case("bearer") => {
+            Some(credentials.to_string())
+        }
+        _ => None,
+    })
+}
+
+/// The token from the body's `access_token`, else from the query string.
+pub fn body_or_query_token(body_token: Option<Value>, query: Option<&str>) -> Option<String> {
+    match body_token {
         Some(Value::String(token)) if !token.is_empty() => return Some(token),
         Some(v) if crate::js::truthy(Some(&v)) => return None,
         _ => {}
@@ -52,6 +67,7 @@ pub fn token_matches(presented: Option<&str>, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::envelope::Envelope;
     use axum::http::HeaderValue;
 
     fn headers(auth: Option<&str>) -> HeaderMap {
@@ -65,33 +81,32 @@ mod tests {
     #[test]
     fn header_wins_even_when_malformed() {
         let body = br#"{"access_token":"body"}"#;
-        let env = Envelope::parse(body, true).unwrap();
+        let env = || Envelope::access_token(body, true).unwrap();
         assert_eq!(
-            find_token(&headers(Some("bearer abc")), &env, None).as_deref(),
+            find_token(&headers(Some("bearer abc")), env(), None).as_deref(),
             Some("abc")
         );
-        assert_eq!(find_token(&headers(Some("Bearer  abc")), &env, None), None);
-        assert_eq!(find_token(&headers(Some("Basic abc")), &env, None), None);
+        assert_eq!(find_token(&headers(Some("Bearer  abc")), env(), None), None);
+        assert_eq!(find_token(&headers(Some("Basic abc")), env(), None), None);
         assert_eq!(
-            find_token(&headers(None), &env, Some("access_token=q")).as_deref(),
+            find_token(&headers(None), env(), Some("access_token=q")).as_deref(),
             Some("body")
         );
     }
 
     #[test]
     fn query_is_last_and_must_be_single() {
-        let env = Envelope::parse(b"{}", true).unwrap();
         assert_eq!(
-            find_token(&headers(None), &env, Some("access_token=a%20b")).as_deref(),
+            find_token(&headers(None), None, Some("access_token=a%20b")).as_deref(),
             Some("a b")
         );
         assert_eq!(
-            find_token(&headers(None), &env, Some("access_token=a&access_token=a")),
+            find_token(&headers(None), None, Some("access_token=a&access_token=a")),
             None
         );
-        let env = Envelope::parse(br#"{"access_token":123}"#, true).unwrap();
+        let token = Envelope::access_token(br#"{"access_token":123}"#, true).unwrap();
         assert_eq!(
-            find_token(&headers(None), &env, Some("access_token=123")),
+            find_token(&headers(None), token, Some("access_token=123")),
             None
         );
     }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::{Instrument, field};
 
 use super::AppState;
-use super::auth::{find_token, token_matches};
+use super::auth::{body_or_query_token, find_token, header_token, token_matches};
 use super::envelope::{Envelope, is_json_content_type};
 use crate::dispatch;
 use crate::error::{ApiError, SandboxError};
@@ -49,7 +49,7 @@ pub async fn open_connections(State(state): State<AppState>, request: Request) -
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
-    let token = find_token(request.headers(), &Envelope::empty(), request.uri().query());
+    let token = find_token(request.headers(), None, request.uri().query());
     if !loopback && !token_matches(token.as_deref(), &state.system_token) {
         return ApiError::Unauthorized.into_response();
     }
@@ -159,12 +159,23 @@ async fn answer(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok()),
     );
-    let envelope = Envelope::parse(body, is_json)?;
-
-    let token = find_token(&parts.headers, &envelope, parts.uri.query());
+    // Authenticate before parsing the envelope into fields: until then the body is only
+    // validated (a malformed body answers 400 first, as body-parser runs before the original's
+    // auth) and scanned for `access_token`, in one pass that allocates nothing per key.
+    let token = match header_token(&parts.headers) {
+        Some(token) => {
+            if !token_matches(token.as_deref(), &state.system_token) {
+                Envelope::access_token(body, is_json)?;
+                return Err(ApiError::Unauthorized);
+            }
+            token
+        }
+        None => body_or_query_token(Envelope::access_token(body, is_json)?, parts.uri.query()),
+    };
     if !token_matches(token.as_deref(), &state.system_token) {
         return Err(ApiError::Unauthorized);
     }
+    let envelope = Envelope::parse(body, is_json)?;
 
     // The snapshot is held for the whole call: a reload never swaps a module mid-call.
     let snapshot = state.registry.current();
