@@ -7,7 +7,7 @@
 //! made every accept, probe and neighbour call wait behind them (p50 0.45 ms → 52 ms). On a
 //! runtime of their own, guests never occupy the threads that answer requests. Within the
 //! guest runtime, a call that has run for [`LONG_CALL_TICKS`] ticks of wasm becomes a *long
-//! call* and needs one of a few lane permits to go on running; long calls take turns holding
+//! call* and needs one of `cores − 1` (at least one) lane permits to go on running; long calls take turns holding
 //! them for [`LANE_SLICE_TICKS`] each (tokio's semaphore is fair), so however many runaways are
 //! in flight they occupy at most `lane permits` workers, and the rest serve short calls at
 //! full speed. A long call waiting for its turn burns no CPU, and its deadline keeps running.
@@ -23,6 +23,11 @@ pub const LONG_CALL_TICKS: u32 = 20;
 /// Ticks a long call runs before handing its lane permit to the next long call in line.
 pub const LANE_SLICE_TICKS: u32 = 10;
 
+/// Workers beyond one per core: a short call that arrives while long calls hold their
+/// workers finds an idle worker at once instead of queueing behind a long call's next yield;
+/// the OS then shares the cores, and long calls give theirs back at every tick.
+pub const SPARE_WORKERS: usize = 2;
+
 /// The guests' own runtime and the long-call lane.
 pub struct GuestPool {
     runtime: Option<tokio::runtime::Runtime>,
@@ -31,11 +36,13 @@ pub struct GuestPool {
 }
 
 impl GuestPool {
-    /// A pool with one worker per core, and one lane permit fewer than workers (at least one).
+    /// A pool with [`SPARE_WORKERS`] more workers than cores, and one lane permit fewer than
+    /// cores (at least one).
     pub fn new() -> anyhow::Result<Self> {
-        let workers = std::thread::available_parallelism()
+        let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
+        let workers = cores + SPARE_WORKERS;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("guest")
@@ -43,7 +50,7 @@ impl GuestPool {
             .build()?;
         Ok(Self {
             runtime: Some(runtime),
-            lane: Arc::new(Semaphore::new(workers.saturating_sub(1).max(1))),
+            lane: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
             workers,
         })
     }
