@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// Time a connection may stay open with no request in progress, in ms [default: 65000].
     #[arg(long, env = "IDLE_TIMEOUT_MS")]
     pub idle_timeout_ms: Option<u64>,
+    /// Memory for results in flight, shared by all calls, in bytes [default: 1073741824].
+    #[arg(long, env = "MAX_RESULT_MEMORY_BYTES")]
+    pub max_result_memory_bytes: Option<u64>,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]
     pub limits: LimitOverrides,
@@ -110,6 +113,8 @@ pub struct FileConfig {
     pub body_read_timeout_ms: Option<u64>,
     /// Idle keep-alive timeout, in ms.
     pub idle_timeout_ms: Option<u64>,
+    /// Memory for results in flight, in bytes.
+    pub max_result_memory_bytes: Option<u64>,
     /// Default limits of every call.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -156,6 +161,8 @@ pub struct ServeConfig {
     pub connections: ConnectionSettings,
     /// Default egress policy (none: no network).
     pub network: NetworkSettings,
+    /// Memory for results in flight, shared by all calls.
+    pub max_result_memory_bytes: u64,
 }
 
 impl ServeConfig {
@@ -172,6 +179,7 @@ impl ServeConfig {
             limits: Limits::default(),
             connections: ConnectionSettings::default(),
             network: NetworkSettings::default(),
+            max_result_memory_bytes: crate::http::results::DEFAULT_MAX_RESULT_MEMORY_BYTES,
         }
     }
 
@@ -192,6 +200,10 @@ impl ServeConfig {
             .unwrap_or(config.max_stack_bytes);
         config.limits = config.limits.with(&file.limits).with(&args.limits);
         config.network = file.network.clone();
+        config.max_result_memory_bytes = args
+            .max_result_memory_bytes
+            .or(file.max_result_memory_bytes)
+            .unwrap_or(config.max_result_memory_bytes);
         let c = &mut config.connections;
         let ms = |flag: Option<u64>, file: Option<u64>, default: Duration| {
             flag.or(file).map(Duration::from_millis).unwrap_or(default)

@@ -88,6 +88,14 @@ pub enum SandboxError {
         /// The connector's `max_response_bytes`.
         limit: u64,
     },
+    /// The host already holds its budget of results in flight (`--max-result-memory-bytes`).
+    #[error(
+        "The host is holding its limit of {limit} bytes of results in flight and this result did not fit before the call's deadline; try again later."
+    )]
+    HostBusy {
+        /// The budget in bytes.
+        limit: u64,
+    },
     /// The connector already runs its share of calls and its queue is full.
     #[error(
         "The connector is busy: {running} of its calls are running and {queued} are waiting, its limit; try again later."
@@ -112,6 +120,7 @@ impl SandboxError {
             SandboxError::Unavailable { .. } => "plugin_unavailable",
             SandboxError::OutputTooLarge { .. } => "response_size_exceeded",
             SandboxError::ConnectorBusy { .. } => "connector_busy",
+            SandboxError::HostBusy { .. } => "host_busy",
         }
     }
 }
@@ -245,6 +254,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Sandbox(SandboxError::ConnectorBusy { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Sandbox(SandboxError::HostBusy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

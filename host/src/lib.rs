@@ -57,6 +57,7 @@ pub async fn serve(
     };
     let mut state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);
     state.body_read_timeout = config.connections.body_read_timeout;
+    state.results = http::results::ResultBudget::new(config.max_result_memory_bytes);
     let shutting_down = state.shutting_down.clone();
     let connections = state.connections.clone();
     let app = http::router(state);

@@ -304,3 +304,52 @@ async fn log_lines_are_capped_by_count_and_cannot_forge_host_lines() {
         .count();
     assert_eq!(dropped, 1, "the flood's dropped lines are reported once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn results_held_for_slow_readers_are_bounded_by_the_host_budget() {
+    let server = server("[limits]\ntimeout_ms = 2_000\n", |c| {
+        c.max_result_memory_bytes = 64 << 20;
+    })
+    .await;
+    // A client that asks for a 48 MiB answer and does not read it: the answer holds its room
+    // in the budget while it waits to be written.
+    let mut reader = TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = hostile("huge", json!({"size": 48 << 20})).to_string();
+    reader
+        .write_all(
+            format!(
+                "POST /function HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{request}",
+                request.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    eventually("the unread answer holds its room", || async {
+        server.listing().await["resultsHeldBytes"].as_u64().unwrap() >= 40 << 20
+    })
+    .await;
+    let r = server
+        .call(&hostile("huge", json!({"size": 20 << 20})))
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            503,
+            r#"{"errors":[{"message":"The host is holding its limit of 67108864 bytes of results in flight and this result did not fit before the call's deadline; try again later.","code":"host_busy"}]}"#
+        )
+    );
+    neighbor_answers(&server).await;
+    // The slow reader goes away: its room comes back, and the same call succeeds.
+    drop(reader);
+    eventually("the budget is free again", || async {
+        server.listing().await["resultsHeldBytes"] == 0
+    })
+    .await;
+    let r = server
+        .call(&hostile("huge", json!({"size": 20 << 20})))
+        .await;
+    assert_eq!((r.status, r.text.len()), (200, (20 << 20) + 2));
+}

@@ -410,6 +410,15 @@ struct CappedBody {
 }
 
 impl CappedBody {
+    /// The response's status, as the log's outcome.
+    fn status(&self) -> String {
+        self.log
+            .as_ref()
+            .and_then(|l| l.status)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+
     fn end(&mut self, outcome: &str, detail: &str) {
         if let Some(log) = self.log.take() {
             log.finish(outcome, self.read, detail);
@@ -447,12 +456,7 @@ impl Body for CappedBody {
                 Poll::Ready(Some(Err(Error::HttpResponseIncomplete)))
             }
             Poll::Ready(None) => {
-                let status = self
-                    .log
-                    .as_ref()
-                    .and_then(|l| l.status)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
+                let status = self.status();
                 self.end(&status, "");
                 Poll::Ready(None)
             }
@@ -477,12 +481,7 @@ impl Body for CappedBody {
 
 impl Drop for CappedBody {
     fn drop(&mut self) {
-        let status = self
-            .log
-            .as_ref()
-            .and_then(|l| l.status)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let status = self.status();
         self.end(&status, "body not read to the end");
     }
 }

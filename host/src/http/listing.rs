@@ -20,7 +20,9 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
     if !token_matches(token.as_deref(), &state.system_token) {
         return ApiError::Unauthorized.into_response();
     }
-    let body = listing(&state.registry.current()).to_string();
+    let mut body = listing(&state.registry.current());
+    body["resultsHeldBytes"] = state.results.held_bytes().into();
+    let body = body.to_string();
     (
         [(
             header::CONTENT_TYPE,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod envelope;
 pub mod listing;
+pub mod results;
 pub mod routes;
 pub mod server;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub connections: Arc<server::ConnectionCount>,
     /// How long a request body may take to arrive.
     pub body_read_timeout: std::time::Duration,
+    /// Memory for results in flight, shared by every call.
+    pub results: results::ResultBudget,
     next_id: Arc<AtomicU64>,
     boot: Arc<str>,
 }
@@ -59,6 +62,7 @@ impl AppState {
             max_body_bytes: limits.max_request_bytes,
             shutting_down: Arc::new(AtomicBool::new(false)),
             connections: Arc::default(),
+            results: results::ResultBudget::new(results::DEFAULT_MAX_RESULT_MEMORY_BYTES),
             body_read_timeout: std::time::Duration::from_millis(
                 server::DEFAULT_BODY_READ_TIMEOUT_MS,
             ),

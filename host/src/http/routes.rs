@@ -13,6 +13,7 @@ use tracing::{Instrument, field};
 use super::AppState;
 use super::auth::{body_or_query_token, find_token, header_token, token_matches};
 use super::envelope::{Envelope, is_json_content_type};
+use super::results::{Held, HeldBody};
 use crate::dispatch;
 use crate::error::{ApiError, SandboxError};
 use crate::marshal::{self, kind_name, output};
@@ -92,11 +93,11 @@ pub async fn function(State(state): State<AppState>, request: Request) -> Respon
         .await;
     span.record("duration_ms", started.elapsed().as_secs_f64() * 1000.0);
     match result {
-        Ok(body) => {
+        Ok((body, held)) => {
             tracing::info!(parent: &span, status = 200, "function call answered");
             let mut response = (
                 [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
-                body.unwrap_or_default(),
+                Body::new(HeldBody::new(body.unwrap_or_default(), held)),
             )
                 .into_response();
             response
@@ -129,7 +130,7 @@ async fn call(
     state: AppState,
     request: Request,
     request_id: std::sync::Arc<str>,
-) -> Result<Option<String>, ApiError> {
+) -> Result<(Option<String>, Held), ApiError> {
     let (parts, body) = request.into_parts();
     let body = tokio::time::timeout(
         state.body_read_timeout,
@@ -152,7 +153,7 @@ async fn answer(
     parts: &axum::http::request::Parts,
     body: &[u8],
     request_id: std::sync::Arc<str>,
-) -> Result<Option<String>, ApiError> {
+) -> Result<(Option<String>, Held), ApiError> {
     let is_json = is_json_content_type(
         parts
             .headers
@@ -211,7 +212,9 @@ async fn answer(
             ));
         }
     }
-    Ok(body)
+    let len = body.as_ref().map_or(0, String::len);
+    let held = state.results.hold(len, call.deadline()).await?;
+    Ok((body, held))
 }
 
 /// Reads the body up to `limit` bytes; a declared or actual larger body is refused.

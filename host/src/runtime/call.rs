@@ -246,6 +246,11 @@ impl Call {
         }
     }
 
+    /// When the call's deadline passes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// Fuel used so far by the call (not counting instantiation).
     pub fn fuel_used(&self) -> u64 {
         // Without fuel metering (benchmarks only) there is nothing to report.
