@@ -307,16 +307,25 @@ async fn log_lines_are_capped_by_count_and_cannot_forge_host_lines() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn results_held_for_slow_readers_are_bounded_by_the_host_budget() {
-    let server = server("[limits]\ntimeout_ms = 2_000\n", |c| {
-        c.max_result_memory_bytes = 64 << 20;
-    })
-    .await;
-    // A client that asks for a 48 MiB answer and does not read it: the answer holds its room
+    let dir = tempfile::tempdir().unwrap();
+    for (id, settings) in [
+        ("big", "[limits]\ntimeout_ms = 60_000\n"),
+        ("small", "[limits]\ntimeout_ms = 3_000\n"),
+    ] {
+        std::fs::copy(TEST_HOSTILE_WASM, dir.path().join(format!("{id}.wasm"))).unwrap();
+        std::fs::write(dir.path().join(format!("{id}.toml")), settings).unwrap();
+    }
+    let server = TestServer::start_in(dir, |c| c.max_result_memory_bytes = 64 << 20).await;
+    let huge = |connector: &str, size: u64| {
+        json!({"_connectorId": connector, "type": "utility", "function": "huge",
+            "maxResponseSize": 100_000_000, "options": {"size": size}})
+    };
+    // A client that asks for a 60 MiB answer and does not read it: the answer holds its room
     // in the budget while it waits to be written.
     let mut reader = TcpStream::connect(server.base.trim_start_matches("http://"))
         .await
         .unwrap();
-    let request = hostile("huge", json!({"size": 48 << 20})).to_string();
+    let request = huge("big", 60 << 20).to_string();
     reader
         .write_all(
             format!(
@@ -328,12 +337,11 @@ async fn results_held_for_slow_readers_are_bounded_by_the_host_budget() {
         .await
         .unwrap();
     eventually("the unread answer holds its room", || async {
-        server.listing().await["resultsHeldBytes"].as_u64().unwrap() >= 40 << 20
+        server.listing().await["resultsHeldBytes"].as_u64().unwrap() >= 50 << 20
     })
     .await;
-    let r = server
-        .call(&hostile("huge", json!({"size": 20 << 20})))
-        .await;
+    // 8 MiB more do not fit in 64 MiB: the call waits for room until its deadline, then 503.
+    let r = server.call(&huge("small", 8 << 20)).await;
     assert_eq!(
         (r.status, r.text.as_str()),
         (
@@ -341,15 +349,12 @@ async fn results_held_for_slow_readers_are_bounded_by_the_host_budget() {
             r#"{"errors":[{"message":"The host is holding its limit of 67108864 bytes of results in flight and this result did not fit before the call's deadline; try again later.","code":"host_busy"}]}"#
         )
     );
-    neighbor_answers(&server).await;
     // The slow reader goes away: its room comes back, and the same call succeeds.
     drop(reader);
     eventually("the budget is free again", || async {
         server.listing().await["resultsHeldBytes"] == 0
     })
     .await;
-    let r = server
-        .call(&hostile("huge", json!({"size": 20 << 20})))
-        .await;
-    assert_eq!((r.status, r.text.len()), (200, (20 << 20) + 2));
+    let r = server.call(&huge("small", 8 << 20)).await;
+    assert_eq!((r.status, r.text.len()), (200, (8 << 20) + 2));
 }
