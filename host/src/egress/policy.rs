@@ -437,6 +437,28 @@ mod tests {
     }
 
     #[test]
+    fn a_connector_table_overrides_the_defaults_key_by_key_and_paths_follow_their_file() {
+        let defaults: NetworkSettings = toml::from_str(
+            "allowed_hosts = [\"https://api.integrator.io\"]\nmax_requests_per_call = 5\nca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        let defaults = defaults.anchored(Path::new("/etc/host"));
+        let connector: NetworkSettings =
+            toml::from_str("max_requests_per_call = 9\nca_file = \"/abs/ca.pem\"\n").unwrap();
+        let merged = defaults.with(&connector.anchored(Path::new("/plugins")));
+        assert_eq!(
+            merged.allowed_hosts.as_deref(),
+            Some(&["https://api.integrator.io".to_string()][..])
+        );
+        assert_eq!(merged.max_requests_per_call, Some(9));
+        assert_eq!(merged.ca_file.as_deref(), Some(Path::new("/abs/ca.pem")));
+        assert_eq!(
+            defaults.ca_file.as_deref(),
+            Some(Path::new("/etc/host/ca.pem"))
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_resolve_entries_are_refused() {
         assert!(toml::from_str::<NetworkSettings>("allowed_host = []").is_err());
         let bad = NetworkSettings {
