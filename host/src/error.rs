@@ -98,7 +98,7 @@ pub enum SandboxError {
     },
     /// The connector already runs its share of calls and its queue is full.
     #[error(
-        "The connector is busy: {running} of its calls are running and {queued} are waiting, its limit; try again later."
+        "The connector is busy: {running} of its calls are running and {queued} are waiting for a slot; try again later."
     )]
     ConnectorBusy {
         /// Its `max_concurrent_calls` (as applied).

@@ -230,7 +230,7 @@ async fn a_connector_past_its_share_is_refused_while_its_neighbour_runs() {
         (r.status, r.text.as_str()),
         (
             429,
-            r#"{"errors":[{"message":"The connector is busy: 1 of its calls are running and 0 are waiting, its limit; try again later.","code":"connector_busy"}]}"#
+            r#"{"errors":[{"message":"The connector is busy: 1 of its calls are running and 0 are waiting for a slot; try again later.","code":"connector_busy"}]}"#
         )
     );
     neighbor_answers(&server).await;

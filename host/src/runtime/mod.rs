@@ -95,17 +95,13 @@ impl Runtime {
                 share.enter(),
             )
             .await;
-            match waited {
-                Ok(Ok(permit)) => permits.push(permit),
-                Ok(Err(share::Refusal::QueueFull { running, queued })) => {
-                    return Err(SandboxError::ConnectorBusy { running, queued });
-                }
-                Err(_) => {
-                    return Err(SandboxError::Timeout {
-                        limit_ms: limits.timeout_ms,
-                    });
-                }
-            }
+            // Refused at once when the queue is full, or after waiting the call's whole
+            // deadline for a slot: either way the connector is busy, not the call slow.
+            permits.push(match waited {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(refusal)) => return Err(refusal.into()),
+                Err(_) => return Err(share.busy().into()),
+            });
         }
         permits.extend(self.permits.clone().acquire_owned().await.ok());
         let seat = self.guests.seat();

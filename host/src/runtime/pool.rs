@@ -32,7 +32,6 @@ pub const SPARE_WORKERS: usize = 2;
 pub struct GuestPool {
     runtime: Option<tokio::runtime::Runtime>,
     lane: Arc<Semaphore>,
-    workers: usize,
 }
 
 impl GuestPool {
@@ -51,13 +50,7 @@ impl GuestPool {
         Ok(Self {
             runtime: Some(runtime),
             lane: Arc::new(Semaphore::new(cores.saturating_sub(1).max(1))),
-            workers,
         })
-    }
-
-    /// Worker threads running guests.
-    pub fn workers(&self) -> usize {
-        self.workers
     }
 
     /// Runs `future` on the guest runtime and waits for it from the caller's runtime.

@@ -20,6 +20,12 @@ pub enum Refusal {
     },
 }
 
+impl From<Refusal> for crate::error::SandboxError {
+    fn from(Refusal::QueueFull { running, queued }: Refusal) -> Self {
+        crate::error::SandboxError::ConnectorBusy { running, queued }
+    }
+}
+
 /// One connector's share.
 #[derive(Debug)]
 pub struct Share {
@@ -38,6 +44,14 @@ impl Share {
             max_running,
             max_queued,
             queued: AtomicU64::new(0),
+        }
+    }
+
+    /// The refusal to give a call that waited its whole deadline for a slot.
+    pub fn busy(&self) -> Refusal {
+        Refusal::QueueFull {
+            running: self.max_running,
+            queued: self.queued.load(Ordering::Acquire),
         }
     }
 
