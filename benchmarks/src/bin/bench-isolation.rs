@@ -6,6 +6,8 @@
 //! 2. The server's CPU time to refuse an unauthenticated 50 MB body of distinct keys.
 //! 3. The cost of one outbound request through the host (policy, DNS-free `localhost`, a new
 //!    connection each) against the same request sent natively, new connection each.
+//! 4. The server's peak RSS while 128 concurrent calls return maximal results (each at its
+//!    connector's `max_response_bytes`), against the documented bound.
 //!
 //! `cargo build --release -p extension-host -p benchmarks && target/release/bench-isolation`
 //! (`scripts/bench.sh` runs it).
@@ -20,6 +22,9 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "bench-token";
+/// Section 4: each result's size (the connector's `max_response_bytes`) and the host's budget.
+const MAXIMAL_BYTES: u64 = 4 << 20;
+const RESULT_BUDGET: u64 = 256 << 20;
 const SAMPLES: usize = 400;
 
 struct Host(Child);
@@ -119,6 +124,16 @@ fn main() -> anyhow::Result<()> {
         integration_tests::TEST_EGRESS_WASM,
         dir.path().join("probe.wasm"),
     )?;
+    std::fs::copy(
+        integration_tests::TEST_HOSTILE_WASM,
+        dir.path().join("maximal.wasm"),
+    )?;
+    std::fs::write(
+        dir.path().join("maximal.toml"),
+        format!(
+            "[limits]\nmax_response_bytes = {MAXIMAL_BYTES}\nmax_concurrent_calls = 128\nmax_queued_calls = 128\n"
+        ),
+    )?;
     std::fs::write(
         dir.path().join("probe.toml"),
         format!(
@@ -138,6 +153,10 @@ fn main() -> anyhow::Result<()> {
             &port.to_string(),
             "--system-token",
             TOKEN,
+            "--max-instances",
+            "256",
+            "--max-result-memory-bytes",
+            &RESULT_BUDGET.to_string(),
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -254,6 +273,58 @@ fn main() -> anyhow::Result<()> {
         base * 1000.0,
         native.0,
         through_host_us / native_us
+    );
+
+    println!("\n## 4. Peak RSS with 128 concurrent calls returning maximal results");
+    let status = |field: &str| -> anyhow::Result<u64> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(field))
+            .context("status field")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("value")?
+            .parse::<u64>()?
+            * 1024)
+    };
+    let base = status("VmRSS:")?;
+    let size = MAXIMAL_BYTES - 2;
+    let callers: Vec<_> = (0..128)
+        .map(|_| {
+            std::thread::spawn(move || {
+                call(
+                    port,
+                    &json!({"_connectorId": "maximal", "type": "utility", "function": "huge",
+                        "maxResponseSize": MAXIMAL_BYTES, "options": {"size": size}}),
+                )
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for caller in callers {
+        match caller.join() {
+            Ok(Ok((200, body))) if body.len() as u64 == MAXIMAL_BYTES => ok += 1,
+            Ok(Ok((status, body))) if ok == 0 => println!(
+                "a failed call: {status} {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            ),
+            _ => {}
+        }
+    }
+    let peak = status("VmHWM:")?;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    // The documented bound: base + the results budget + each running call's guest memory
+    // (here ~3 × the result: the string, its JSON, the copy handed out) and host copies (2×).
+    let bound = base + RESULT_BUDGET + 128 * (5 * MAXIMAL_BYTES);
+    println!(
+        "{ok}/128 answered in full; RSS before {:.0} MiB, peak {:.0} MiB; bound {:.0} MiB (base + {:.0} MiB budget + 128 × 5 × {:.0} MiB)",
+        mib(base),
+        mib(peak),
+        mib(bound),
+        mib(RESULT_BUDGET),
+        mib(MAXIMAL_BYTES)
     );
     drop(host);
     drop(api);
