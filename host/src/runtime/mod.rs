@@ -57,11 +57,12 @@ impl Runtime {
         wasmtime::error::disable_backtrace();
         let engine = engine::engine(&options)?;
         let linker = engine::linker(&engine)?;
-        let ticker = engine::EpochTicker::start(&engine);
+        let guests = pool::GuestPool::new()?;
+        let ticker = engine::EpochTicker::start(&engine, guests.long_calls());
         Ok(Self {
             engine,
             linker,
-            guests: pool::GuestPool::new()?,
+            guests,
             deny_all: Arc::new(NetworkPolicy::deny_all()?),
             permits: Arc::new(Semaphore::new(options.max_instances as usize)),
             options,
