@@ -12,8 +12,6 @@
 //! per cell through /proc/<pid>/clear_refs). Before timing, every server's answer to every
 //! body is compared: the three must agree.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,44 +38,9 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// One request with the benchmark's token.
 fn http(port: u16, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {TOKEN}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut out = Vec::new();
-    stream.read_to_end(&mut out)?;
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no header end")?;
-    let status = std::str::from_utf8(&out[9..12])?.parse()?;
-    let head = String::from_utf8_lossy(&out[..split]).to_ascii_lowercase();
-    let mut body = out[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body)?;
-    }
-    Ok((status, body))
-}
-
-fn dechunk(mut data: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("chunk size")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end])?.trim(), 16)?;
-        if size == 0 {
-            return Ok(out);
-        }
-        out.extend_from_slice(&data[line_end + 2..line_end + 2 + size]);
-        data = &data[line_end + 4 + size..];
-    }
+    benchmarks::http(port, method, path, body, Some(TOKEN))
 }
 
 fn start(name: &'static str, port: u16, mut command: Command) -> anyhow::Result<Server> {

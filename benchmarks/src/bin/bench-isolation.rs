@@ -12,8 +12,6 @@
 //! `cargo build --release -p extension-host -p benchmarks && target/release/bench-isolation`
 //! (`scripts/bench.sh` runs it).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,7 +38,7 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// One request on a fresh connection: (status, body).
+/// One request on a fresh connection, with the token or without: (status, body).
 fn http(
     port: u16,
     method: &str,
@@ -48,27 +46,7 @@ fn http(
     body: &[u8],
     auth: bool,
 ) -> anyhow::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let auth = if auth {
-        format!("authorization: Bearer {TOKEN}\r\n")
-    } else {
-        String::new()
-    };
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nhost: x\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    let mut out = Vec::new();
-    stream.read_to_end(&mut out)?;
-    let split = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .context("no header end")?;
-    let status = std::str::from_utf8(&out[9..12])?.parse()?;
-    Ok((status, out[split + 4..].to_vec()))
+    benchmarks::http(port, method, path, body, auth.then_some(TOKEN))
 }
 
 fn call(port: u16, body: &Value) -> anyhow::Result<(u16, Vec<u8>)> {

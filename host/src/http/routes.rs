@@ -212,8 +212,11 @@ async fn answer(
             ));
         }
     }
+    // The instance is done: give back its slot and its memory before waiting for room.
+    let deadline = call.deadline();
+    drop(call);
     let len = body.as_ref().map_or(0, String::len);
-    let held = state.results.hold(len, call.deadline()).await?;
+    let held = state.results.hold(len, deadline).await?;
     Ok((body, held))
 }
 
