@@ -489,7 +489,7 @@ async fn the_python_rest_connector_works_with_extension_http_through_the_host() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rate_limited_host_gets_its_burst_then_waits_or_is_refused() {
+async fn a_rate_limited_host_gets_its_burst_then_is_refused_past_the_request_timeout() {
     let api = ApiServer::start().await;
     // A burst of 2, then one request per 1000 s: more than the 10 s request timeout allows.
     let server = probe_server(&format!(

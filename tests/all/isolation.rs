@@ -211,7 +211,7 @@ async fn a_connector_past_its_share_is_refused_while_its_neighbour_runs() {
     let server = std::sync::Arc::new(server);
     let sleeper = {
         let server = server.clone();
-        tokio::spawn(async move { server.call(&hostile("sleep", json!({"ms": 2_000}))).await })
+        tokio::spawn(async move { server.call(&hostile("sleep", json!({"ms": 10_000}))).await })
     };
     eventually(
         "the sleeping call holds the connector's one slot",
@@ -310,7 +310,7 @@ async fn results_held_for_slow_readers_are_bounded_by_the_host_budget() {
     let dir = tempfile::tempdir().unwrap();
     for (id, settings) in [
         ("big", "[limits]\ntimeout_ms = 60_000\n"),
-        ("small", "[limits]\ntimeout_ms = 3_000\n"),
+        ("small", "[limits]\ntimeout_ms = 10_000\n"),
     ] {
         std::fs::copy(TEST_HOSTILE_WASM, dir.path().join(format!("{id}.wasm"))).unwrap();
         std::fs::write(dir.path().join(format!("{id}.toml")), settings).unwrap();
