@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{Extension, ExtensionPre, log, types};
 use super::engine::EngineOptions;
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
-use super::pool::{LaneSeat, Tick};
+use super::pool::LaneSeat;
 use super::wasi::{self, GuestOutput};
 use crate::egress::{Egress, NetworkPolicy};
 use crate::error::SandboxError;
@@ -167,17 +167,15 @@ impl Call {
             .unwrap_or(usize::MAX),
         );
         // Every tick: interrupt once the deadline (instantiation's, then the call's) has
-        // passed; else yield to the executor, or wait for a turn in the long-call lane.
+        // passed; else yield to the executor (where a long call moves to the lane).
         if engine_options.epochs {
             store.epoch_deadline_callback(|mut ctx| {
                 let state = ctx.data_mut();
                 if Instant::now() >= state.deadline {
                     return Ok(UpdateDeadline::Interrupt);
                 }
-                Ok(match state.seat.tick() {
-                    Tick::Yield => UpdateDeadline::Yield(1),
-                    Tick::Wait(turn) => UpdateDeadline::YieldCustom(1, turn),
-                })
+                state.seat.tick();
+                Ok(UpdateDeadline::Yield(1))
             });
             store.set_epoch_deadline(1);
         }

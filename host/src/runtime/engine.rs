@@ -1,7 +1,7 @@
 //! The one wasmtime engine of the process, its configuration, its linker and its epoch ticker.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -16,11 +16,6 @@ use super::call::CallState;
 /// the async executor at every tick, so this is also the longest a guest holds a worker thread
 /// without letting the HTTP layer run.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
-
-/// The tick while long calls run (`pool`): they yield their core at every tick, so a shorter
-/// tick is what bounds how long a short call's thread waits behind one. Only then: ticking
-/// this fast all the time costs an idle host ~6% of a core (measured), against ~1.5% at 1 ms.
-pub const FAST_EPOCH_TICK: Duration = Duration::from_micros(250);
 
 /// The default wasm stack limit (wasmtime's default). Engine-wide: wasmtime cannot set it per
 /// store, so it is a host setting, not a per-connector one.
@@ -131,8 +126,7 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<CallState>> {
     Ok(linker)
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread, every
-/// [`FAST_EPOCH_TICK`] while `long_calls` is not zero; stops when dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread; stops when dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -140,7 +134,7 @@ pub struct EpochTicker {
 
 impl EpochTicker {
     /// Starts ticking `engine` (held weakly, so the ticker never keeps an engine alive).
-    pub fn start(engine: &Engine, long_calls: Arc<AtomicUsize>) -> Self {
+    pub fn start(engine: &Engine) -> Self {
         let weak = engine.weak();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -148,11 +142,7 @@ impl EpochTicker {
             .name("epoch-ticker".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(if long_calls.load(Ordering::Relaxed) > 0 {
-                        FAST_EPOCH_TICK
-                    } else {
-                        EPOCH_TICK
-                    });
+                    std::thread::sleep(EPOCH_TICK);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,

@@ -58,7 +58,7 @@ impl Runtime {
         let engine = engine::engine(&options)?;
         let linker = engine::linker(&engine)?;
         let guests = pool::GuestPool::new()?;
-        let ticker = engine::EpochTicker::start(&engine, guests.long_calls());
+        let ticker = engine::EpochTicker::start(&engine);
         Ok(Self {
             engine,
             linker,
@@ -105,7 +105,7 @@ impl Runtime {
             });
         }
         permits.extend(self.permits.clone().acquire_owned().await.ok());
-        let seat = self.guests.seat();
+        let seat = pool::LaneSeat::new();
         let network = grants.network.unwrap_or_else(|| self.deny_all.clone());
         Call::start(pre, limits, tags, permits, &self.options, seat, network).await
     }
