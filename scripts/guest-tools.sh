@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the JavaScript and Python SDKs build with, at pinned versions:
-#   guest-sdk/js/node_modules       componentize-js (npm, from the committed lock)
+#   guest-sdk/js/node_modules       componentize-js, esbuild, node-stdlib-browser (npm, committed lock)
+#   plugins-js/*/node_modules       the npm packages of JavaScript plugins that have a package.json
 #   target/guest-tools/python       a virtualenv with componentize-py (guest-sdk/python/requirements.txt)
 # and the Node reference (benchmarks/node: integrator-extension behind express), which the
 # differential tests run the JavaScript example against.
@@ -12,6 +13,10 @@ cd "$root"
 # binaries and `npm ci` then refuses it; `npm install` keeps the locked versions.
 (cd guest-sdk/js && npm install --no-audit --no-fund --loglevel=error)
 (cd benchmarks/node && npm ci --no-audit --no-fund --loglevel=error)
+# JavaScript plugins that bring npm packages (their own locks).
+for manifest in plugins-js/*/package.json; do
+  (cd "$(dirname "$manifest")" && npm ci --no-audit --no-fund --loglevel=error)
+done
 venv=target/guest-tools/python
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --disable-pip-version-check --quiet -r guest-sdk/python/requirements.txt

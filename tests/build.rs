@@ -143,9 +143,19 @@ fn python_tools(root: &Path) -> PathBuf {
 /// single-threaded compiler) and returns their constants (`JS_<NAME>_WASM`, `PY_<NAME>_WASM`).
 /// Installs the SDKs' build tools first when they are missing.
 fn build_language_plugins(root: &Path) -> String {
+    let js_plugins_installed = std::fs::read_dir(root.join("plugins-js"))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().join("package.json").exists())
+                .all(|e| e.path().join("node_modules").exists())
+        })
+        .unwrap_or(false);
     let installed = root
         .join("guest-sdk/js/node_modules/@bytecodealliance/componentize-js")
         .exists()
+        && root.join("guest-sdk/js/node_modules/esbuild").exists()
+        && js_plugins_installed
         && python_tools(root)
             .join("bin")
             .join("componentize-py")

@@ -4,9 +4,10 @@
 //   node guest-sdk/js/build.mjs functions.js -o functions.wasm
 //
 // The module is used as it is (CommonJS `exports`/`module.exports`, callbacks or promises).
-// Files and npm packages it requires are bundled in (see bundle.mjs); Node.js built-ins such as
-// `fs` or `http` are not available in the sandbox; the global `fetch` is, within the network
-// policy the operator gives the module.
+// Files and npm packages it requires are bundled in with esbuild (see bundle.mjs): Node's
+// `http`/`https` and the other built-ins Node libraries need map to browser polyfills over
+// `fetch`, which goes out within the network policy the operator gives the module; `fs`,
+// `net`, `tls` and the like load as stubs that throw when called.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { bundle } from './bundle.mjs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -26,9 +27,9 @@ const output = resolve(valueOf('-o'));
 // For experiments only (BENCHMARKS.md): another runtime around the same module.
 const runtimePath = valueOf('--runtime') ? resolve(valueOf('--runtime')) : join(here, 'runtime.js');
 
-const { source, files } = bundle(input);
+const { source, files } = await bundle(input);
 const runtime = await readFile(runtimePath, 'utf8');
-const wrapped = runtime.split('/*__EXTENSION_MODULES__*/').join(source);
+const wrapped = runtime.split('/*__EXTENSION_MODULE__*/').join(source);
 const work = await mkdtemp(join(tmpdir(), 'extension-js-'));
 try {
   const sourcePath = join(work, 'extension-module.js');

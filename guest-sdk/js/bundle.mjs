@@ -1,93 +1,127 @@
-// Bundles a CommonJS module and every file it requires (relative files, JSON, packages under
-// node_modules) into one JavaScript expression for runtime.js: `{ id: { factory, deps, … } }`.
-// Only static `require('…')` strings are followed, as Node would resolve them; a require of a
-// Node.js built-in or of something not found is recorded with the reason, and throws that
-// reason only if the code actually calls it (as a module that never reaches it still works).
-import { readFileSync, statSync } from 'node:fs';
+// Bundles a CommonJS (or ES) module and everything it requires into one script for runtime.js,
+// with esbuild: `var __extensionModule = (() => { … })();`, the module's exports.
+//
+// What a Node module expects, over what the sandbox has:
+// - Node built-ins resolve to the polyfills browser bundlers use (node-stdlib-browser: `http`
+//   and `https` over `fetch`, which the host sends through wasi:http under the connector's
+//   network policy; `stream`, `buffer`, `events`, `util`, `url`, `zlib`, `crypto`, …);
+// - built-ins that cannot work in the sandbox (`fs`, `net`, `tls`, `http2`, `child_process`,
+//   `dgram`, …) load as stubs whose functions throw a clear error when called (node-stubs.js):
+//   popular libraries require them at load without using them;
+// - the globals Node code uses (`Buffer`, `process`, `global`, `setImmediate`; node-globals.js)
+//   are installed before the module loads, and `console` is the host log;
+// - packages resolve with their browser builds where they have one (`browser` fields and
+//   export conditions), the ones written for these polyfills;
+// - a module that is not found fails only when it is required, with the reason, as a module
+//   that never reaches it still works.
+import * as esbuild from 'esbuild';
+import stdlib from 'node-stdlib-browser';
 import { builtinModules } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const REQUIRE = /\brequire\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g;
-const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+const here = dirname(fileURLToPath(import.meta.url));
+const GLOBALS = join(here, 'node-globals.js');
+const PROCESS = join(here, 'node-process.js');
+const STUBS = join(here, 'node-stubs.js');
+const builtins = new Set(builtinModules);
+const unprefixed = (name) => (name.startsWith('node:') ? name.slice(5) : name);
 
-const isFile = (p) => { try { return statSync(p).isFile(); } catch (_) { return false; } };
-const isDir = (p) => { try { return statSync(p).isDirectory(); } catch (_) { return false; } };
-
-function packageMain (dir) {
-  const pkgPath = join(dir, 'package.json');
-  if (!isFile(pkgPath)) return undefined;
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
-  let exp = pkg.exports;
-  if (exp && typeof exp === 'object' && !Array.isArray(exp) && exp['.'] !== undefined) exp = exp['.'];
-  while (exp && typeof exp === 'object' && !Array.isArray(exp)) exp = exp.require ?? exp.node ?? exp.default;
-  return typeof exp === 'string' ? exp : pkg.main;
+/** Where a built-in comes from: a polyfill's path, our own module, or none (a stub). */
+function polyfill (name) {
+  if (name === 'process') return PROCESS;
+  if (name === 'console') return join(here, 'node-console.js');
+  const path = stdlib[name];
+  return path && !path.includes(`${sep}mock${sep}`) ? path : undefined;
 }
 
-function resolvePath (p) {
-  for (const candidate of [p, `${p}.js`, `${p}.cjs`, `${p}.json`]) {
-    if (isFile(candidate)) return candidate;
-  }
-  if (isDir(p)) {
-    const main = packageMain(p);
-    if (main) {
-      const found = resolvePath(resolve(p, main));
-      if (found) return found;
-    }
-    for (const index of ['index.js', 'index.cjs', 'index.json']) {
-      if (isFile(join(p, index))) return join(p, index);
-    }
-  }
-  return undefined;
-}
-
-function resolveFrom (dir, request) {
-  if (request.startsWith('./') || request.startsWith('../') || request === '.' || request === '..' || request.startsWith('/')) {
-    return resolvePath(resolve(dir, request));
-  }
-  for (let d = dir; ; d = dirname(d)) {
-    if (!d.endsWith(`${sep}node_modules`)) {
-      const found = resolvePath(join(d, 'node_modules', request));
-      if (found) return found;
-    }
-    if (dirname(d) === d) return undefined;
-  }
-}
-
-/** The bundle of `entry` as a JavaScript expression, and the files it holds. */
-export function bundle (entry) {
-  const root = dirname(resolve(entry));
-  const ids = new Map();
-  const files = [];
-  const parts = [];
-  const visit = (file) => {
-    if (ids.has(file)) return ids.get(file);
-    const id = ids.size;
-    ids.set(file, id);
-    files.push(file);
-    const name = `/${relative(root, file).split(sep).join('/')}`;
-    const text = readFileSync(file, 'utf8');
-    if (file.endsWith('.json')) {
-      parts[id] = `${id}: { json: ${JSON.stringify(JSON.parse(text))} }`;
-      return id;
-    }
-    const deps = {};
-    const missing = {};
-    for (const [, , request] of text.matchAll(REQUIRE)) {
-      if (request in deps || request in missing) continue;
-      if (builtins.has(request)) {
-        missing[request] = `'${request}' is a Node.js built-in module, and plugins have no file, network or process access`;
-        continue;
+const sandbox = {
+  name: 'extension-sandbox',
+  setup (build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.kind === 'entry-point' || args.pluginData?.own) return undefined;
+      const name = unprefixed(args.path);
+      if (builtins.has(name) || args.path.startsWith('node:')) {
+        const path = polyfill(name);
+        if (!path) return { path: name, namespace: 'unavailable' };
+        return resolveOwn(build, path, here, args.kind);
       }
-      const found = resolveFrom(dirname(file), request);
-      if (found) deps[request] = visit(found);
-      else missing[request] = `build.mjs found no '${request}' next to ${name} or in node_modules when it built the plugin`;
-    }
-    const body = text.startsWith('#!') ? text.slice(text.indexOf('\n')) : text;
-    parts[id] = `${id}: {\n  filename: ${JSON.stringify(name)},\n  dirname: ${JSON.stringify(name.slice(0, name.lastIndexOf('/')) || '/')},\n` +
-      `  deps: ${JSON.stringify(deps)},\n  missing: ${JSON.stringify(missing)},\n` +
-      `  factory: function (module, exports, require, console, __filename, __dirname) {\n${body}\n}\n}`;
-    return id;
-  };
-  visit(resolve(entry));
-  return { source: `{\n${parts.join(',\n')}\n}`, files };
+      const found = await resolveOwn(build, args.path, args.resolveDir, args.kind, args.importer);
+      // A path a `browser` field disables resolves to a file that does not exist: esbuild's
+      // own resolution (which knows it is disabled) makes it an empty module.
+      if (found.errors.length === 0) return existsSync(found.path) ? found : undefined;
+      return { path: args.path, namespace: 'missing', pluginData: { importer: args.importer } };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'unavailable' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(STUBS)})(${JSON.stringify(args.path)});`,
+      resolveDir: here,
+      loader: 'js'
+    }));
+    build.onLoad({ filter: /.*/, namespace: 'missing' }, (args) => {
+      const from = args.pluginData.importer ? displayName(args.pluginData.importer) : 'the module';
+      const reason = `require('${args.path}') is not available in the sandbox: ` +
+        `the build found no '${args.path}' next to ${from} or in node_modules`;
+      return { contents: `throw new Error(${JSON.stringify(reason)});`, loader: 'js' };
+    });
+    // Node gives every CommonJS file its own name and directory.
+    build.onLoad({ filter: /\.c?js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!/\b__(file|dir)name\b/.test(text)) return undefined;
+      const name = displayName(args.path);
+      const prelude = `var __filename = ${JSON.stringify(name)}, __dirname = ${JSON.stringify(name.slice(0, name.lastIndexOf('/')) || '/')};`;
+      return { contents: prelude + text, loader: 'js' };
+    });
+  }
+};
+
+let root = process.cwd();
+const displayName = (path) => `/${relative(root, path).split(sep).join('/')}`;
+
+async function resolveOwn (build, path, resolveDir, kind, importer) {
+  const found = await build.resolve(path, { resolveDir, kind, importer, pluginData: { own: true } });
+  if (found.errors.length > 0) return found;
+  return { path: found.path, namespace: found.namespace, sideEffects: found.sideEffects, errors: [] };
+}
+
+/**
+ * The bundle of `entry` as a script defining `__extensionModule` (the module's exports), the
+ * files it holds, and its source map (JSON text).
+ */
+export async function bundle (entry) {
+  const path = resolve(entry);
+  root = dirname(path);
+  const result = await esbuild.build({
+    stdin: {
+      contents: `require(${JSON.stringify(GLOBALS)});\nmodule.exports = require(${JSON.stringify(path)});\n`,
+      resolveDir: root,
+      sourcefile: 'extension-entry.js',
+      loader: 'js'
+    },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    globalName: '__extensionModule',
+    platform: 'browser',
+    target: 'es2022',
+    // The host log, not the engine's stderr (runtime.js defines it).
+    define: { console: 'globalThis.__extensionConsole', global: 'globalThis' },
+    sourcemap: 'external',
+    sourcesContent: false,
+    outfile: 'extension-module.js',
+    metafile: true,
+    logLevel: 'silent',
+    plugins: [sandbox]
+  }).catch((err) => {
+    const messages = (err.errors || []).map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`);
+    throw new Error(`bundling ${entry} failed:\n${messages.join('\n') || err.message}`);
+  });
+  const output = (suffix) => result.outputFiles.find((f) => f.path.endsWith(suffix)).text;
+  // The module's own files and packages (not the entry stub, the SDK's polyfills or stubs).
+  const stub = join(root, 'extension-entry.js');
+  const files = Object.keys(result.metafile.inputs)
+    .filter((f) => !f.includes(':'))
+    .map((f) => resolve(f))
+    .filter((f) => f !== stub && (!f.startsWith(here + sep) || f === path));
+  return { source: output('.js'), map: output('.js.map'), files };
 }

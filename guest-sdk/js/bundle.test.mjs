@@ -5,6 +5,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { bundle } from './bundle.mjs';
+import vm from 'node:vm';
 
 function tree (files) {
   const root = mkdtempSync(join(tmpdir(), 'bundle-test-'));
@@ -15,27 +16,20 @@ function tree (files) {
   return root;
 }
 
-// Loads a bundle the way runtime.js does.
+// Loads a bundle the way runtime.js does, in a context of its own (the bundle installs
+// Node-style globals such as `process` there, not in this test process).
 function run (source) {
-  const modules = (0, eval)(`(${source})`);
-  const cache = new Map();
-  const load = (id) => {
-    if (cache.has(id)) return cache.get(id).exports;
-    const entry = modules[id];
-    const module = { exports: {} };
-    cache.set(id, module);
-    if (entry.json !== undefined) return (module.exports = entry.json);
-    const require = (name) => {
-      if (entry.deps[name] === undefined) throw new Error(entry.missing[name]);
-      return load(entry.deps[name]);
-    };
-    entry.factory.call(module.exports, module, module.exports, require, console, entry.filename, entry.dirname);
-    return module.exports;
-  };
-  return load(0);
+  const logged = [];
+  const log = (...args) => logged.push(args.join(' '));
+  const context = vm.createContext({
+    setTimeout, clearTimeout, queueMicrotask, TextEncoder, TextDecoder, URL, URLSearchParams,
+    __extensionConsole: { log, info: log, warn: log, error: log, debug: log, trace: log }
+  });
+  const exports = vm.runInContext(`${source}\n__extensionModule`, context);
+  return Object.assign(exports, { logged });
 }
 
-test('relative files, JSON and packages resolve as Node resolves them', () => {
+test('relative files, JSON and packages resolve as Node resolves them', async () => {
   const root = tree({
     'node_modules/plain/package.json': '{"main": "lib/main.js"}',
     'node_modules/plain/lib/main.js': "exports.name = 'plain'",
@@ -53,23 +47,47 @@ test('relative files, JSON and packages resolve as Node resolves them', () => {
       "  dual: require('dual'), indexed: require('indexed'), file: __filename }"
     ].join('\n')
   });
-  const { source, files } = bundle(join(root, 'app', 'functions.js'));
+  const { source, files } = await bundle(join(root, 'app', 'functions.js'));
   assert.equal(files.length, 7); // each file once, however it is required
-  assert.deepEqual(run(source), {
+  const { logged, ...exported } = run(source);
+  assert.deepEqual(exported, {
     max: 15, same: true, plain: 'plain', dual: 'dual-cjs', indexed: 'indexed', file: '/functions.js'
   });
 });
 
-test('built-ins and missing modules fail only when required, with the reason', () => {
+test('unavailable built-ins and missing modules fail only when called or required, with the reason', async () => {
   const root = tree({
     'functions.js': [
-      "exports.readFile = () => require('fs').readFileSync('/etc/passwd')",
+      "const fs = require('fs'), net = require('node:net'), tls = require('tls')",
+      "class Sock extends net.Socket {}",
+      "exports.readFile = () => fs.readFileSync('/etc/passwd')",
       "exports.missing = () => require('left-pad')",
-      "exports.fine = () => 'ok'"
+      "exports.fine = () => typeof Sock + typeof tls.connect"
     ].join('\n')
   });
-  const mod = run(bundle(join(root, 'functions.js')).source);
-  assert.equal(mod.fine(), 'ok');
-  assert.throws(() => mod.readFile(), /'fs' is a Node.js built-in module/);
-  assert.throws(() => mod.missing(), /found no 'left-pad' next to \/functions.js or in node_modules/);
+  const mod = run((await bundle(join(root, 'functions.js'))).source);
+  assert.equal(mod.fine(), 'functionfunction');
+  assert.throws(() => mod.readFile(), /^Error: fs\.readFileSync\(\) is not available in the sandbox: plugins have no file system/);
+  assert.throws(() => mod.missing(), /require\('left-pad'\) is not available in the sandbox: the build found no 'left-pad' next to \/functions.js or in node_modules/);
+});
+
+test('Node built-ins map to polyfills and Node globals exist before the module loads', async () => {
+  const root = tree({
+    'functions.js': [
+      "const { EventEmitter } = require('events'), util = require('node:util'), path = require('path')",
+      "const qs = require('querystring'), url = require('url'), crypto = require('crypto')",
+      "const topLevel = typeof Buffer + typeof process.nextTick + typeof setImmediate + typeof global",
+      "console.log('loaded', process.version)",
+      "exports.check = () => ({ topLevel, env: Object.keys(process.env).length,",
+      "  emitter: typeof new EventEmitter().on, inspect: util.format('%s=%d', 'a', 1),",
+      "  joined: path.join('/a', '../b'), query: qs.stringify({ x: 1 }), host: url.parse('https://h.example/p').host,",
+      "  sha: crypto.createHash('sha256').update('x').digest('hex').slice(0, 8), base64: Buffer.from('hi').toString('base64') })"
+    ].join('\n')
+  });
+  const mod = run((await bundle(join(root, 'functions.js'))).source);
+  assert.deepEqual(JSON.parse(JSON.stringify(mod.check())), {
+    topLevel: 'functionfunctionfunctionobject', env: 0, emitter: 'function', inspect: 'a=1',
+    joined: '/b', query: 'x=1', host: 'h.example', sha: '2d711642', base64: 'aGk='
+  });
+  assert.deepEqual(mod.logged, ['loaded v20.0.0']);
 });

@@ -17,38 +17,18 @@ function safeStringify (value) {
   try { return JSON.stringify(value); } catch (_) { return String(value); }
 }
 const sandboxConsole = {
+  trace: (...args) => write('debug', format(args)),
   log: (...args) => write('info', format(args)),
   info: (...args) => write('info', format(args)),
   debug: (...args) => write('debug', format(args)),
   warn: (...args) => write('warn', format(args)),
   error: (...args) => write('error', format(args))
 };
-// The module and the files it requires, bundled by build.mjs: id → { factory, deps } where
-// deps maps each static `require('…')` string of that file to the id it resolved to.
-const MODULES = /*__EXTENSION_MODULES__*/;
-const cache = new Map();
-function load (id) {
-  const cached = cache.get(id);
-  if (cached) return cached.exports;
-  const entry = MODULES[id];
-  const module = { exports: {}, id };
-  cache.set(id, module);
-  if (entry.json !== undefined) {
-    module.exports = entry.json;
-    return module.exports;
-  }
-  const require = (name) => {
-    const target = entry.deps[name];
-    if (target === undefined) {
-      throw new Error(`require('${name}') is not available in the sandbox: ` +
-        (entry.missing[name] || 'only files and packages that build.mjs found by a static require are bundled'));
-    }
-    return load(target);
-  };
-  entry.factory.call(module.exports, module, module.exports, require, sandboxConsole, entry.filename, entry.dirname);
-  return module.exports;
-}
-const mod = load(0);
+// The global `console` of the module and everything it requires (bundle.mjs points it here).
+globalThis.__extensionConsole = sandboxConsole;
+// The module and everything it requires, bundled by bundle.mjs: defines `__extensionModule`.
+/*__EXTENSION_MODULE__*/
+const mod = __extensionModule;
 
 const GROUPS = ['hooks', 'wrappers', 'installer', 'uninstaller', 'settings', 'utilities'];
 const has = (obj, key) => obj !== null && typeof obj === 'object' || typeof obj === 'function'

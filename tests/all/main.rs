@@ -11,6 +11,8 @@
 //! - `configuration`: diy vs connectors, and modules that must be refused.
 //! - `javascript`: a Celigo-style JavaScript module built with `guest-sdk/js`, unchanged:
 //!   results, errors, dates, non-serialisable results, a runaway loop stopped.
+//! - `node_clients`: JavaScript modules that call out with Node's libraries (`request` as the
+//!   public samples do, axios, node-fetch, `https.request`, winston) against local servers.
 //! - `python`: a Python module built with `guest-sdk/python`: groups, errors, dates, declared
 //!   kinds, a runaway loop stopped; the benchmark workload alike in Rust, JavaScript and Python.
 //! - `reload`: modules and settings that appear, change or disappear go live without a
@@ -29,6 +31,7 @@ mod interpreted;
 mod isolation;
 mod javascript;
 mod kinds;
+mod node_clients;
 mod protocol;
 mod python;
 mod reload;
