@@ -27,9 +27,12 @@ const output = resolve(valueOf('-o'));
 // For experiments only (BENCHMARKS.md): another runtime around the same module.
 const runtimePath = valueOf('--runtime') ? resolve(valueOf('--runtime')) : join(here, 'runtime.js');
 
-const { source, files } = await bundle(input);
+const { source, lines, files } = await bundle(input);
 const runtime = await readFile(runtimePath, 'utf8');
-const wrapped = runtime.split('/*__EXTENSION_MODULE__*/').join(source);
+const [before, after] = runtime.split('/*__EXTENSION_MODULE__*/');
+// Stack traces name the author's files and lines: runtime.js maps the bundle's lines back.
+const table = { ...lines, offset: before.split('\n').length - 1 };
+const wrapped = before + source + after.split('/*__EXTENSION_SOURCE_LINES__*/').join(JSON.stringify(table));
 const work = await mkdtemp(join(tmpdir(), 'extension-js-'));
 try {
   const sourcePath = join(work, 'extension-module.js');

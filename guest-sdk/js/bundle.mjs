@@ -16,7 +16,7 @@
 //   that never reaches it still works.
 import * as esbuild from 'esbuild';
 import stdlib from 'node-stdlib-browser';
-import { builtinModules } from 'node:module';
+import { SourceMap, builtinModules } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -123,5 +123,28 @@ export async function bundle (entry) {
     .filter((f) => !f.includes(':'))
     .map((f) => resolve(f))
     .filter((f) => f !== stub && (!f.startsWith(here + sep) || f === path));
-  return { source: output('.js'), map: output('.js.map'), files };
+  return { source: output('.js'), lines: lineTable(JSON.parse(output('.js.map'))), files };
+}
+
+/**
+ * The source map cut down to what a stack trace needs, for runtime.js: each generated line's
+ * file and line, as runs `[first generated line, source index (-1: none), its line]` over
+ * which both advance together (0-based), and the sources as the module's own paths.
+ */
+function lineTable (map) {
+  const sourceMap = new SourceMap(map);
+  const sources = map.sources.map((s) => displayName(resolve(s)));
+  const index = new Map(map.sources.map((s, i) => [s, i]));
+  const runs = [];
+  const count = map.mappings.split(';').length;
+  for (let line = 0; line < count; line++) {
+    const entry = sourceMap.findEntry(line, Number.MAX_SAFE_INTEGER);
+    const here = entry && entry.generatedLine === line && entry.originalSource !== undefined
+      ? [index.get(entry.originalSource) ?? -1, entry.originalLine]
+      : [-1, 0];
+    const last = runs[runs.length - 1];
+    if (last && last[1] === here[0] && (here[0] < 0 || last[2] + (line - last[0]) === here[1])) continue;
+    runs.push([line, here[0], here[1]]);
+  }
+  return { sources, runs };
 }

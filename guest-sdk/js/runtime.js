@@ -97,7 +97,31 @@ function finish (result) {
 
 const NOT_SERIALIZABLE = { code: 'invalid_extension_response', message: 'Extension response is not serializable.' };
 
+// Where the bundle's lines came from (build.mjs): stack traces name the author's files.
+const SOURCE_LINES = /*__EXTENSION_SOURCE_LINES__*/;
+
+function sourceStack (stack) {
+  const { offset, runs, sources } = SOURCE_LINES;
+  return String(stack).replace(/extension-module\.js:(\d+):\d+/g, (frame, line) => {
+    const generated = Number(line) - 1 - offset;
+    let lo = 0;
+    let hi = runs.length - 1;
+    if (generated < 0 || hi < 0 || generated < runs[0][0]) return frame;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (runs[mid][0] <= generated) lo = mid; else hi = mid - 1;
+    }
+    const [first, source, original] = runs[lo];
+    return source < 0 ? frame : `${sources[source]}:${original + generated - first + 1}`;
+  });
+}
+
+// An Error (a bug more often than a deliberate failure) also logs its stack, in the author's
+// files and lines; the caller gets code and message only, as from the original.
 function toFnError (err) {
+  if (err instanceof Error && err.stack) {
+    write('warn', `${err.name}: ${err.message} at ${sourceStack(err.stack).trim().split('\n').join(' <- ')}`);
+  }
   if (err && typeof err === 'object') {
     return { code: String(err.code || err.name || 'Error'), message: String(err.message === undefined ? '' : err.message) };
   }

@@ -191,7 +191,7 @@ async fn every_call_starts_from_the_built_module_state() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn required_files_are_bundled_and_node_builtins_are_refused_when_called() {
+async fn required_files_are_bundled_and_unavailable_node_builtins_fail_when_called() {
     let server = js_server().await;
     // preMapPhones uses ./lib/phone.js, which reads ./lib/phone-rules.json.
     let r = server
@@ -208,7 +208,7 @@ async fn required_files_are_bundled_and_node_builtins_are_refused_when_called() 
         (r.status, r.text.as_str()),
         (
             422,
-            r#"{"errors":[{"message":"require('fs') is not available in the sandbox: 'fs' is a Node.js built-in module, and plugins have no file, network or process access","code":"Error"}]}"#
+            r#"{"errors":[{"message":"fs.readFileSync() is not available in the sandbox: plugins have no file system, sockets, processes or threads; outbound HTTP(S) goes through http, https or fetch","code":"Error"}]}"#
         )
     );
 }

@@ -12,7 +12,13 @@ use serde_json::{Value, json};
 
 /// A server with `module` as connector `id`, allowed to reach `api.integrator.io` (a local
 /// HTTPS server with a test CA) and the plain-HTTP `api`.
-async fn server(id: &str, module: &str, io: &ApiServer, ca: &TestCa, api: &ApiServer) -> TestServer {
+async fn server(
+    id: &str,
+    module: &str,
+    io: &ApiServer,
+    ca: &TestCa,
+    api: &ApiServer,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("test-ca.pem"), &ca.ca_pem).unwrap();
     std::fs::copy(module, dir.path().join(format!("{id}.wasm"))).unwrap();
@@ -49,7 +55,14 @@ async fn apis() -> Apis {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sample_style_request_module_enriches_a_page_through_integrator_io_in_parallel() {
     let apis = apis().await;
-    let server = server("sample", JS_INTEGRATOR_SAMPLE_WASM, &apis.io, &apis.ca, &apis.api).await;
+    let server = server(
+        "sample",
+        JS_INTEGRATOR_SAMPLE_WASM,
+        &apis.io,
+        &apis.ca,
+        &apis.api,
+    )
+    .await;
     let logs = captured_logs();
     let r = server
         .call(&json!({"_connectorId": "sample", "type": "hook", "function": "preSavePage", "options": {
@@ -69,7 +82,10 @@ async fn a_sample_style_request_module_enriches_a_page_through_integrator_io_in_
     );
     let seen = apis.io.seen();
     assert_eq!(seen.len(), 3);
-    assert!(seen.iter().all(|s| s.host == "api.integrator.io"), "{seen:?}");
+    assert!(
+        seen.iter().all(|s| s.host == "api.integrator.io"),
+        "{seen:?}"
+    );
     assert!(
         logged(&logs, "preSavePage enriched 3 record(s)"),
         "winston's Console transport reaches the host log"
@@ -90,7 +106,14 @@ async fn a_sample_style_request_module_enriches_a_page_through_integrator_io_in_
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sample_style_post_submit_forwards_json_records_and_turns_non_2xx_into_record_errors() {
     let apis = apis().await;
-    let server = server("sample", JS_INTEGRATOR_SAMPLE_WASM, &apis.io, &apis.ca, &apis.api).await;
+    let server = server(
+        "sample",
+        JS_INTEGRATOR_SAMPLE_WASM,
+        &apis.io,
+        &apis.ca,
+        &apis.api,
+    )
+    .await;
     let r = server
         .call(&json!({"_connectorId": "sample", "type": "hook", "function": "postSubmit", "options": {
             "preMapData": [{"name": "a"}, {"name": ""}, {"name": "c"}],
@@ -118,7 +141,14 @@ async fn a_sample_style_post_submit_forwards_json_records_and_turns_non_2xx_into
 
 async fn clients(function: &str, options: Value) -> (Value, Apis) {
     let apis = apis().await;
-    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis.io, &apis.ca, &apis.api).await;
+    let server = server(
+        "clients",
+        JS_TEST_NODE_CLIENTS_WASM,
+        &apis.io,
+        &apis.ca,
+        &apis.api,
+    )
+    .await;
     let r = server
         .call(&json!({"_connectorId": "clients", "type": "utility", "function": function, "options": options}))
         .await;
@@ -148,7 +178,14 @@ async fn axios_gets_over_tls_with_a_bearer_token_and_reads_a_401_as_a_response()
 #[tokio::test(flavor = "multi_thread")]
 async fn axios_and_node_fetch_post_json_bodies() {
     let apis = apis().await;
-    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis.io, &apis.ca, &apis.api).await;
+    let server = server(
+        "clients",
+        JS_TEST_NODE_CLIENTS_WASM,
+        &apis.io,
+        &apis.ca,
+        &apis.api,
+    )
+    .await;
     let url = format!("http://localhost:{}/records", apis.api.port());
     let call = |function: &str, name: &str| {
         json!({"_connectorId": "clients", "type": "utility", "function": function,
@@ -159,13 +196,13 @@ async fn axios_and_node_fetch_post_json_bodies() {
     let r = server.call(&call("nodeFetchPost", "from-node-fetch")).await;
     assert_eq!(r.json(), json!({"status": 201, "body": r#"{"id":"id-2"}"#}));
     let r = server.call(&call("nodeFetchPost", "")).await;
-    assert_eq!(
-        r.json(),
-        json!({"status": 400, "body": "name is required"})
-    );
+    assert_eq!(r.json(), json!({"status": 400, "body": "name is required"}));
     assert_eq!(
         apis.api.imported(),
-        vec![json!({"name": "from-axios"}), json!({"name": "from-node-fetch"})]
+        vec![
+            json!({"name": "from-axios"}),
+            json!({"name": "from-node-fetch"})
+        ]
     );
 }
 
@@ -184,7 +221,14 @@ async fn https_request_works_and_the_headers_the_host_manages_are_dropped_not_fa
     assert_eq!(apis.io.seen()[0].host, "api.integrator.io");
 
     let apis = apis;
-    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis.io, &apis.ca, &apis.api).await;
+    let server = server(
+        "clients",
+        JS_TEST_NODE_CLIENTS_WASM,
+        &apis.io,
+        &apis.ca,
+        &apis.api,
+    )
+    .await;
     let r = server
         .call(&json!({"_connectorId": "clients", "type": "utility", "function": "httpsRequest", "options": {
             "url": format!("http://localhost:{}/records", apis.api.port()), "token": API_TOKEN,
@@ -197,13 +241,21 @@ async fn https_request_works_and_the_headers_the_host_manages_are_dropped_not_fa
 #[tokio::test(flavor = "multi_thread")]
 async fn winston_2_logs_to_the_host_log_and_a_stubbed_built_in_fails_only_when_called() {
     let apis = apis().await;
-    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis.io, &apis.ca, &apis.api).await;
+    let server = server(
+        "clients",
+        JS_TEST_NODE_CLIENTS_WASM,
+        &apis.io,
+        &apis.ca,
+        &apis.api,
+    )
+    .await;
     let logs = captured_logs();
-    let call = |function: &str, options: Value| {
-        json!({"_connectorId": "clients", "type": "utility", "function": function, "options": options})
-    };
+    let call = |function: &str, options: Value| json!({"_connectorId": "clients", "type": "utility", "function": function, "options": options});
     let r = server
-        .call(&call("winston2", json!({"message": "hello from winston two"})))
+        .call(&call(
+            "winston2",
+            json!({"message": "hello from winston two"}),
+        ))
         .await;
     assert_eq!(r.text, r#""logged""#);
     assert!(logged(&logs, "hello from winston two"));
@@ -229,4 +281,23 @@ async fn crypto_and_process_globals_behave_as_node_s() {
             "env": 0
         })
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_error_s_stack_trace_names_the_author_s_file_and_line() {
+    let logs = captured_logs();
+    let (answer, _) = clients("bug", json!({})).await;
+    assert_eq!(
+        answer,
+        json!({"errors": [{"code": "TypeError", "message": "can't access property \"field\", record.missing is undefined"}]})
+    );
+    let line = logs
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("record.missing is undefined") && l.contains(" at "))
+        .cloned()
+        .unwrap_or_default();
+    assert!(line.contains("/lib/broken.js:4"), "{line}");
+    assert!(line.contains("/functions.js:"), "{line}");
 }
