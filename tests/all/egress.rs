@@ -2,7 +2,7 @@
 //! the host's egress policy; every refusal answers the exact wasi:http error code. All
 //! traffic stays on loopback.
 
-use integration_tests::api::{API_TOKEN, ApiServer, IO_TOKEN, TestCa};
+use integration_tests::api::{API_TOKEN, ApiServer, IO_TOKEN, IntegratorApis, TestCa};
 use integration_tests::{
     JS_REST_CONNECTOR_WASM, PY_REST_CONNECTOR_WASM, REST_CONNECTOR_WASM, TEST_EGRESS_WASM,
     TestServer, captured_logs,
@@ -374,23 +374,9 @@ async fn each_outbound_request_is_logged_once_without_its_path_or_query() {
 /// against a local API and a local integrator.io over TLS, and checks each function end to
 /// end; returns the server and the API for language-specific checks.
 async fn rest_connector_end_to_end(wasm: &str) -> (TestServer, ApiServer) {
-    let ca = TestCa::new(&["api.integrator.io"]);
-    let io = ApiServer::start_tls(&ca).await;
-    let api = ApiServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("test-ca.pem"), &ca.ca_pem).unwrap();
-    std::fs::copy(wasm, dir.path().join("rest.wasm")).unwrap();
-    std::fs::write(
-        dir.path().join("rest.toml"),
-        format!(
-            "[network]\nallowed_hosts = [\"https://api.integrator.io\", \"http://localhost:{}\"]\n\
-             ca_file = \"test-ca.pem\"\nresolve = {{ \"api.integrator.io:443\" = \"127.0.0.1:{}\" }}\n",
-            api.port(),
-            io.port()
-        ),
-    )
-    .unwrap();
-    let server = TestServer::start_in(dir, |_| {}).await;
+    let apis = IntegratorApis::start().await;
+    let server = TestServer::start_in(apis.plugins_dir("rest", wasm), |_| {}).await;
+    let api = &apis.api;
     let connection = json!({"unencrypted": {"baseURI": format!("http://localhost:{}", api.port())}, "encrypted": {"token": API_TOKEN}});
     let call = |ty: &str, function: &str, options: Value| json!({"_connectorId": "rest", "type": ty, "function": function, "options": options});
 
@@ -450,7 +436,7 @@ async fn rest_connector_end_to_end(wasm: &str) -> (TestServer, ApiServer) {
         r.text,
         r#"{"data":[{"a":1,"integrationName":"Integration i7"}],"errors":[],"abort":false,"newErrorsAndRetryData":[]}"#
     );
-    (server, api)
+    (server, apis.api)
 }
 
 fn fetch_url(url: String) -> Value {

@@ -4,65 +4,25 @@
 //! `crypto` and a stubbed `fs` (`plugins-js/test-node-clients`), all through the host's egress
 //! policy against local servers (HTTPS with a test CA standing in for integrator.io).
 
-use integration_tests::api::{API_TOKEN, ApiServer, IO_TOKEN, TestCa};
+use integration_tests::api::{API_TOKEN, IO_TOKEN, IntegratorApis};
 use integration_tests::{
     JS_INTEGRATOR_SAMPLE_WASM, JS_TEST_NODE_CLIENTS_WASM, TestServer, captured_logs,
 };
 use serde_json::{Value, json};
 
-/// A server with `module` as connector `id`, allowed to reach `api.integrator.io` (a local
-/// HTTPS server with a test CA) and the plain-HTTP `api`.
-async fn server(
-    id: &str,
-    module: &str,
-    io: &ApiServer,
-    ca: &TestCa,
-    api: &ApiServer,
-) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("test-ca.pem"), &ca.ca_pem).unwrap();
-    std::fs::copy(module, dir.path().join(format!("{id}.wasm"))).unwrap();
-    std::fs::write(
-        dir.path().join(format!("{id}.toml")),
-        format!(
-            "[network]\nallowed_hosts = [\"https://api.integrator.io\", \"http://localhost:{}\"]\n\
-             ca_file = \"test-ca.pem\"\nresolve = {{ \"api.integrator.io:443\" = \"127.0.0.1:{}\" }}\n",
-            api.port(),
-            io.port()
-        ),
-    )
-    .unwrap();
-    TestServer::start_in(dir, |_| {}).await
+/// A server with `module` as connector `id`, allowed to reach the stand-ins in `apis`.
+async fn server(id: &str, module: &str, apis: &IntegratorApis) -> TestServer {
+    TestServer::start_in(apis.plugins_dir(id, module), |_| {}).await
 }
 
 fn logged(logs: &std::sync::Mutex<Vec<String>>, text: &str) -> bool {
     logs.lock().unwrap().iter().any(|l| l.contains(text))
 }
 
-struct Apis {
-    ca: TestCa,
-    io: ApiServer,
-    api: ApiServer,
-}
-
-async fn apis() -> Apis {
-    let ca = TestCa::new(&["api.integrator.io"]);
-    let io = ApiServer::start_tls(&ca).await;
-    let api = ApiServer::start().await;
-    Apis { ca, io, api }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sample_style_request_module_enriches_a_page_through_integrator_io_in_parallel() {
-    let apis = apis().await;
-    let server = server(
-        "sample",
-        JS_INTEGRATOR_SAMPLE_WASM,
-        &apis.io,
-        &apis.ca,
-        &apis.api,
-    )
-    .await;
+    let apis = IntegratorApis::start().await;
+    let server = server("sample", JS_INTEGRATOR_SAMPLE_WASM, &apis).await;
     let logs = captured_logs();
     let r = server
         .call(&json!({"_connectorId": "sample", "type": "hook", "function": "preSavePage", "options": {
@@ -105,15 +65,8 @@ async fn a_sample_style_request_module_enriches_a_page_through_integrator_io_in_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sample_style_post_submit_forwards_json_records_and_turns_non_2xx_into_record_errors() {
-    let apis = apis().await;
-    let server = server(
-        "sample",
-        JS_INTEGRATOR_SAMPLE_WASM,
-        &apis.io,
-        &apis.ca,
-        &apis.api,
-    )
-    .await;
+    let apis = IntegratorApis::start().await;
+    let server = server("sample", JS_INTEGRATOR_SAMPLE_WASM, &apis).await;
     let r = server
         .call(&json!({"_connectorId": "sample", "type": "hook", "function": "postSubmit", "options": {
             "preMapData": [{"name": "a"}, {"name": ""}, {"name": "c"}],
@@ -139,16 +92,9 @@ async fn a_sample_style_post_submit_forwards_json_records_and_turns_non_2xx_into
     assert_eq!(names, ["a", "c"]);
 }
 
-async fn clients(function: &str, options: Value) -> (Value, Apis) {
-    let apis = apis().await;
-    let server = server(
-        "clients",
-        JS_TEST_NODE_CLIENTS_WASM,
-        &apis.io,
-        &apis.ca,
-        &apis.api,
-    )
-    .await;
+async fn clients(function: &str, options: Value) -> (Value, IntegratorApis) {
+    let apis = IntegratorApis::start().await;
+    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis).await;
     let r = server
         .call(&json!({"_connectorId": "clients", "type": "utility", "function": function, "options": options}))
         .await;
@@ -177,15 +123,8 @@ async fn axios_gets_over_tls_with_a_bearer_token_and_reads_a_401_as_a_response()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn axios_and_node_fetch_post_json_bodies() {
-    let apis = apis().await;
-    let server = server(
-        "clients",
-        JS_TEST_NODE_CLIENTS_WASM,
-        &apis.io,
-        &apis.ca,
-        &apis.api,
-    )
-    .await;
+    let apis = IntegratorApis::start().await;
+    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis).await;
     let url = format!("http://localhost:{}/records", apis.api.port());
     let call = |function: &str, name: &str| {
         json!({"_connectorId": "clients", "type": "utility", "function": function,
@@ -221,14 +160,7 @@ async fn https_request_works_and_the_headers_the_host_manages_are_dropped_not_fa
     assert_eq!(apis.io.seen()[0].host, "api.integrator.io");
 
     let apis = apis;
-    let server = server(
-        "clients",
-        JS_TEST_NODE_CLIENTS_WASM,
-        &apis.io,
-        &apis.ca,
-        &apis.api,
-    )
-    .await;
+    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis).await;
     let r = server
         .call(&json!({"_connectorId": "clients", "type": "utility", "function": "httpsRequest", "options": {
             "url": format!("http://localhost:{}/records", apis.api.port()), "token": API_TOKEN,
@@ -240,15 +172,8 @@ async fn https_request_works_and_the_headers_the_host_manages_are_dropped_not_fa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn winston_2_logs_to_the_host_log_and_a_stubbed_built_in_fails_only_when_called() {
-    let apis = apis().await;
-    let server = server(
-        "clients",
-        JS_TEST_NODE_CLIENTS_WASM,
-        &apis.io,
-        &apis.ca,
-        &apis.api,
-    )
-    .await;
+    let apis = IntegratorApis::start().await;
+    let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis).await;
     let logs = captured_logs();
     let call = |function: &str, options: Value| json!({"_connectorId": "clients", "type": "utility", "function": function, "options": options});
     let r = server

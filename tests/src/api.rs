@@ -294,3 +294,45 @@ async fn redirect(Query(query): Query<std::collections::HashMap<String, String>>
         .unwrap_or_else(|| "http://10.0.0.1/private-target".into());
     (StatusCode::FOUND, [(header::LOCATION, to)]).into_response()
 }
+
+/// A local stand-in for integrator.io (`https://api.integrator.io`, HTTPS with a test CA) and a
+/// connector's own API (plain HTTP on `localhost`), and a plugins directory whose module may
+/// reach both.
+pub struct IntegratorApis {
+    /// The CA that signed `io`'s certificate.
+    pub ca: TestCa,
+    /// integrator.io's API, over TLS.
+    pub io: ApiServer,
+    /// The connector's API, over plain HTTP.
+    pub api: ApiServer,
+}
+
+impl IntegratorApis {
+    /// Starts both servers.
+    pub async fn start() -> Self {
+        let ca = TestCa::new(&["api.integrator.io"]);
+        let io = ApiServer::start_tls(&ca).await;
+        let api = ApiServer::start().await;
+        Self { ca, io, api }
+    }
+
+    /// A plugins directory with `wasm` as `<id>.wasm`, its `[network]` policy allowing
+    /// `https://api.integrator.io` (resolved to `io`, trusted through `ca_file`) and the API's
+    /// `http://localhost:<port>`.
+    pub fn plugins_dir(&self, id: &str, wasm: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("test-ca.pem"), &self.ca.ca_pem).expect("CA file");
+        std::fs::copy(wasm, dir.path().join(format!("{id}.wasm"))).expect("module");
+        std::fs::write(
+            dir.path().join(format!("{id}.toml")),
+            format!(
+                "[network]\nallowed_hosts = [\"https://api.integrator.io\", \"http://localhost:{}\"]\n\
+                 ca_file = \"test-ca.pem\"\nresolve = {{ \"api.integrator.io:443\" = \"127.0.0.1:{}\" }}\n",
+                self.api.port(),
+                self.io.port()
+            ),
+        )
+        .expect("settings");
+        dir
+    }
+}
