@@ -38,6 +38,51 @@ pub struct Cli {
 pub enum Command {
     /// Serve the plugins of a directory over HTTP.
     Serve(ServeArgs),
+    /// Run one function of a `.wasm` with the server's sandbox and limits, without a server:
+    /// prints the answer's body (the result or the exact wire error) and, on stderr, the
+    /// status, fuel used and time.
+    Call(CallArgs),
+    /// List a component's functions, groups and kinds (what `GET /plugins` shows for it).
+    Inspect(InspectArgs),
+}
+
+/// `extension-host call`.
+#[derive(Debug, clap::Args)]
+pub struct CallArgs {
+    /// The component.
+    pub module: PathBuf,
+    /// The function's name.
+    pub function: String,
+    /// The function's group (`hook`, `wrapper`, `setting`, `installer`, `uninstaller`,
+    /// `utility`, or another export name), as the envelope's `type`; none: the module root.
+    #[arg(long = "type")]
+    pub group: Option<String>,
+    /// The function's `options`: a JSON file, or `-` for stdin [default: `{}`].
+    #[arg(long)]
+    pub options: Option<PathBuf>,
+    /// The module's settings (`[limits]`, `[network]`, as `<id>.toml` beside a served module)
+    /// [default: the module's path with `.toml`, if it exists].
+    #[arg(long)]
+    pub settings: Option<PathBuf>,
+    /// Call it as this `_connectorId` instead of as the diy module.
+    #[arg(long)]
+    pub connector: Option<String>,
+    /// The envelope's `maxResponseSize`.
+    #[arg(long)]
+    pub max_response_size: Option<u64>,
+    /// A TOML file with host settings and default limits, as for `serve`.
+    #[arg(long, env = "EXTENSION_HOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Default limits of the call (the settings file overrides them, as when served).
+    #[command(flatten)]
+    pub limits: LimitOverrides,
+}
+
+/// `extension-host inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The component.
+    pub module: PathBuf,
 }
 
 /// `extension-host serve`.

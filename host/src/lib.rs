@@ -13,6 +13,7 @@
 //! - [`registry`]: the plugins directory → the live set of plugins.
 //! - [`js`]: the JavaScript semantics the original protocol leaks (truthiness, `String(x)`).
 //! - [`telemetry`]: log output.
+//! - [`tools`]: the author's commands (`call`, `inspect`): one module, no server.
 
 pub mod config;
 pub mod dispatch;
@@ -24,6 +25,7 @@ pub mod marshal;
 pub mod registry;
 pub mod runtime;
 pub mod telemetry;
+pub mod tools;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,14 +36,9 @@ use tokio::net::TcpListener;
 
 pub use config::ServeConfig;
 
-/// Loads the plugins of `config.plugins_dir`, watches it for changes, and serves the protocol on
-/// `listener` until `shutdown` resolves; then stops accepting, answers 503 on the probes, and
-/// drains in-flight calls.
-pub async fn serve(
-    listener: TcpListener,
-    config: ServeConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+/// The runtime and the plugins of `config.plugins_dir`, loaded once (no watching), as the
+/// state the protocol's handlers serve from: what `serve` and the author tools share.
+pub async fn load(config: &ServeConfig) -> anyhow::Result<http::AppState> {
     let engine = runtime::engine::EngineOptions::new(config.max_instances, config.max_stack_bytes);
     let runtime = Arc::new(runtime::Runtime::new(engine)?);
     let registry_config = registry::RegistryConfig {
@@ -51,13 +48,25 @@ pub async fn serve(
         cache_dir: config.cache_dir.clone(),
     };
     let registry = Arc::new(registry::Registry::load(runtime.clone(), registry_config).await?);
-    let _watcher = match config.reload_debounce {
-        Some(debounce) => Some(registry::watcher::watch(registry.clone(), debounce)?),
-        None => None,
-    };
     let mut state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);
     state.body_read_timeout = config.connections.body_read_timeout;
     state.results = http::results::ResultBudget::new(config.max_result_memory_bytes);
+    Ok(state)
+}
+
+/// Loads the plugins of `config.plugins_dir`, watches it for changes, and serves the protocol on
+/// `listener` until `shutdown` resolves; then stops accepting, answers 503 on the probes, and
+/// drains in-flight calls.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = load(&config).await?;
+    let _watcher = match config.reload_debounce {
+        Some(debounce) => Some(registry::watcher::watch(state.registry.clone(), debounce)?),
+        None => None,
+    };
     let shutting_down = state.shutting_down.clone();
     let connections = state.connections.clone();
     let app = http::router(state);

@@ -1,26 +1,38 @@
-//! `extension-host serve --plugins DIR --port PORT --system-token TOKEN`
+//! `extension-host serve --plugins DIR --port PORT --system-token TOKEN`,
+//! `extension-host call OUT.wasm FUNCTION [--type TYPE] [--options FILE|-]`,
+//! `extension-host inspect OUT.wasm`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
-use host::config::{Cli, Command};
+use host::config::{CallArgs, Cli, Command, ServeArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    host::telemetry::init();
-    match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("extension-host: {err:#}");
-            ExitCode::FAILURE
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => {
+            host::telemetry::init();
+            serve(args).await.map(|()| ExitCode::SUCCESS)
         }
-    }
+        Command::Call(args) => call(args).await,
+        Command::Inspect(args) => {
+            host::telemetry::init_tools();
+            host::tools::inspect(&args).await.map(|listing| {
+                print(&format!("{listing:#}"));
+                ExitCode::SUCCESS
+            })
+        }
+    };
+    outcome.unwrap_or_else(|err| {
+        eprintln!("extension-host: {err:#}");
+        ExitCode::FAILURE
+    })
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let Command::Serve(args) = cli.command;
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.system_token.is_empty() {
         anyhow::bail!("the system token is empty: set --system-token or SYSTEM_TOKEN");
     }
@@ -30,6 +42,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let config = host::ServeConfig::from_args(&args)?;
     host::serve(listener, config, shutdown_signal()).await
+}
+
+/// Prints the answer's body on stdout and `status · fuel · time` on stderr; exits 0 only on a
+/// 200 answer, so scripts can tell a failed function.
+async fn call(args: CallArgs) -> anyhow::Result<ExitCode> {
+    let fuel = host::telemetry::init_tools();
+    let answer = host::tools::call(&args, &fuel).await?;
+    print(&answer.body);
+    let fuel = answer
+        .fuel_used
+        .map_or_else(|| "-".to_string(), |f| f.to_string());
+    eprintln!(
+        "{} · fuel {fuel} · {:.2} ms",
+        answer.status,
+        answer.elapsed.as_secs_f64() * 1000.0
+    );
+    Ok(if answer.status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Writes `text` and a newline to stdout; a closed pipe (`| head`) is not an error.
+fn print(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -20,6 +20,7 @@
 //! - `sandbox`: hostile guests (loops, allocation, recursion, huge or invalid output, panics,
 //!   ambient access, contract violations) each stopped with their own code; per-connector
 //!   limits; the HTTP layer stays responsive; the server keeps serving.
+//! - `tools`: `extension-host call` and `inspect` answer what the server answers.
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
 
@@ -36,6 +37,7 @@ mod protocol;
 mod python;
 mod reload;
 mod sandbox;
+mod tools;
 
 /// Every plugin crate under `plugins/` maps to a test that exercises it; a plugin added without
 /// one fails to compile here.

@@ -1,0 +1,137 @@
+//! The author's commands without a server: `call` answers what the server answers for the same
+//! envelope (status and body, byte for byte), under the same settings; `inspect` lists what
+//! `GET /plugins` lists.
+
+use clap::Parser as _;
+use host::config::{Cli, Command};
+use integration_tests::{JS_DIY_EXAMPLE_WASM, TEST_HOSTILE_WASM, TestServer};
+use serde_json::{Value, json};
+
+/// `extension-host <args…>` as the command line parses it.
+fn command(args: &[&str]) -> Command {
+    Cli::try_parse_from(std::iter::once("extension-host").chain(args.iter().copied()))
+        .unwrap()
+        .command
+}
+
+/// What `extension-host call` answers for `module`, `function`, `group` and `options`.
+async fn call(
+    module: &str,
+    function: &str,
+    group: Option<&str>,
+    options: &Value,
+    extra: &[&str],
+) -> (u16, String) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), options.to_string()).unwrap();
+    let mut args = vec![
+        "call",
+        module,
+        function,
+        "--options",
+        file.path().to_str().unwrap(),
+    ];
+    if let Some(group) = group {
+        args.extend(["--type", group]);
+    }
+    args.extend(extra);
+    let Command::Call(args) = command(&args) else {
+        unreachable!()
+    };
+    let answer = host::tools::call(&args, &host::tools::FuelMeter::default())
+        .await
+        .unwrap();
+    (answer.status.as_u16(), answer.body)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_answers_what_the_server_answers_for_the_same_envelope() {
+    let server = TestServer::start(&[("diy.wasm", JS_DIY_EXAMPLE_WASM)]).await;
+    let cases = [
+        (
+            "preMapPhones",
+            Some("hook"),
+            json!({"data": [{"phone": "(555) 010-0199"}, {"phone": "12"}]}),
+        ),
+        ("failWithCode", Some("hook"), json!({})),
+        ("notSerializable", Some("hook"), json!({})),
+        ("preMapPhones", Some("hook"), json!({"data": "not a list"})),
+        ("noSuchFunction", Some("hook"), json!({})),
+        ("preMapPhones", None, json!({"data": []})),
+        ("readConfigFile", Some("utility"), json!({})),
+    ];
+    for (function, group, options) in cases {
+        let mut envelope = json!({"diy": true, "function": function, "options": options});
+        if let Some(group) = group {
+            envelope["type"] = group.into();
+        }
+        let served = server.call(&envelope).await;
+        let called = call(JS_DIY_EXAMPLE_WASM, function, group, &options, &[]).await;
+        assert_eq!(called, (served.status, served.text), "{function} {options}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn call_applies_the_settings_file_and_limit_flags_as_the_server_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("hostile.toml");
+    std::fs::write(
+        &settings,
+        "[limits]\ntimeout_ms = 300\nfuel = 1_000_000_000_000\n",
+    )
+    .unwrap();
+    let (status, body) = call(
+        TEST_HOSTILE_WASM,
+        "spin",
+        Some("utility"),
+        &json!({}),
+        &["--settings", settings.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["errors"][0]["code"],
+        "timeout"
+    );
+    assert!(body.contains("300 ms"), "{body}");
+
+    let (status, body) = call(
+        TEST_HOSTILE_WASM,
+        "spin",
+        Some("utility"),
+        &json!({}),
+        &["--fuel", "1000000"],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["errors"][0]["code"],
+        "fuel_exhausted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_lists_the_functions_get_plugins_lists() {
+    let server = TestServer::start(&[("diy.wasm", JS_DIY_EXAMPLE_WASM)]).await;
+    let served = server.listing().await["plugins"][0]["functions"].clone();
+    let Command::Inspect(args) = command(&["inspect", JS_DIY_EXAMPLE_WASM]) else {
+        unreachable!()
+    };
+    let inspected = host::tools::inspect(&args).await.unwrap();
+    assert_eq!(inspected["functions"], served);
+    assert!(
+        served.as_array().unwrap().iter().any(|f| f == &json!({"name": "preMapPhones", "group": "hooks", "kind": "preMap", "boundary": "json"})),
+        "{served}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_is_not_a_plugin_is_refused_with_the_reason() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"not wasm").unwrap();
+    let Command::Inspect(args) = command(&["inspect", file.path().to_str().unwrap()]) else {
+        unreachable!()
+    };
+    let err = host::tools::inspect(&args).await.unwrap_err().to_string();
+    assert!(err.contains("cannot be served"), "{err}");
+}
