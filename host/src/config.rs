@@ -44,6 +44,42 @@ pub enum Command {
     Call(CallArgs),
     /// List a component's functions, groups and kinds (what `GET /plugins` shows for it).
     Inspect(InspectArgs),
+    /// Build a plugin project (Rust, JavaScript or Python) into a checked component.
+    Build(BuildArgs),
+    /// Scaffold a plugin project that builds with one command and passes its own test.
+    New(NewArgs),
+}
+
+/// `extension-host build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The project: a crate (`Cargo.toml`), or a folder with `functions.js` or `functions.py`.
+    pub dir: PathBuf,
+    /// The component to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Rust: cargo's target directory (shared between projects, dependencies compile once)
+    /// [default: cargo's, `<DIR>/target` or CARGO_TARGET_DIR].
+    #[arg(long)]
+    pub target_dir: Option<PathBuf>,
+    /// The extension-host source tree holding the SDKs [default: the one this binary was
+    /// built from; env EXTENSION_SDK].
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
+}
+
+/// `extension-host new`.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The folder to create (must not exist, or be empty).
+    pub dir: PathBuf,
+    /// The plugin's language.
+    #[arg(long, value_enum)]
+    pub lang: crate::tools::scaffold::Lang,
+    /// The extension-host source tree holding the SDKs [default: the one this binary was
+    /// built from; env EXTENSION_SDK].
+    #[arg(long)]
+    pub sdk: Option<PathBuf>,
 }
 
 /// `extension-host call`.

@@ -1,6 +1,7 @@
 //! `extension-host serve --plugins DIR --port PORT --system-token TOKEN`,
 //! `extension-host call OUT.wasm FUNCTION [--type TYPE] [--options FILE|-]`,
-//! `extension-host inspect OUT.wasm`.
+//! `extension-host inspect OUT.wasm`, `extension-host build DIR -o OUT.wasm`,
+//! `extension-host new DIR --lang rust|js|python`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,6 +19,18 @@ async fn main() -> ExitCode {
             serve(args).await.map(|()| ExitCode::SUCCESS)
         }
         Command::Call(args) => call(args).await,
+        Command::Build(args) => {
+            host::telemetry::init_tools();
+            host::tools::build::build(&args).await.map(|listing| {
+                let count = listing["functions"].as_array().map_or(0, Vec::len);
+                eprintln!("built {} ({count} functions)", args.output.display());
+                ExitCode::SUCCESS
+            })
+        }
+        Command::New(args) => host::tools::scaffold::new(&args).map(|files| {
+            eprintln!("created {}: {}", args.dir.display(), files.join(", "));
+            ExitCode::SUCCESS
+        }),
         Command::Inspect(args) => {
             host::telemetry::init_tools();
             host::tools::inspect(&args).await.map(|listing| {

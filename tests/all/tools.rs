@@ -135,3 +135,102 @@ async fn a_file_that_is_not_a_plugin_is_refused_with_the_reason() {
     let err = host::tools::inspect(&args).await.unwrap_err().to_string();
     assert!(err.contains("cannot be served"), "{err}");
 }
+
+/// `new`, then `build`, then `call` a project of `lang` in a temporary directory outside the
+/// repository; the answer is the scaffold's own `test/expected.json`.
+async fn scaffold_build_and_call(lang: &str) -> tempfile::TempDir {
+    let outside = tempfile::tempdir().unwrap();
+    let project = outside.path().join(format!("my-{lang}-plugin"));
+    let project_arg = project.to_str().unwrap();
+    let Command::New(args) = command(&["new", project_arg, "--lang", lang]) else {
+        unreachable!()
+    };
+    host::tools::scaffold::new(&args).unwrap();
+    let wasm = project.join("plugin.wasm");
+    // Rust: the guest workspace's target directory, so dependencies compile once.
+    let target_dir = integration_tests::workspace_path("target/guests");
+    let Command::Build(args) = command(&[
+        "build",
+        project_arg,
+        "-o",
+        wasm.to_str().unwrap(),
+        "--target-dir",
+        target_dir.to_str().unwrap(),
+    ]) else {
+        unreachable!()
+    };
+    let listing = host::tools::build::build(&args).await.unwrap();
+    assert_eq!(
+        listing["functions"][0],
+        json!({"name": "preMapUpper", "group": "hooks", "kind": "preMap", "boundary": if lang == "rust" { "typed" } else { "json" }})
+    );
+    let options: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("test/options.json")).unwrap())
+            .unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(project.join("test/expected.json")).unwrap())
+            .unwrap();
+    let (status, body) = call(
+        wasm.to_str().unwrap(),
+        "preMapUpper",
+        Some("hook"),
+        &options,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (200, expected)
+    );
+    outside
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_rust_plugin_builds_outside_the_repo_and_answers_its_expected_result() {
+    scaffold_build_and_call("rust").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_javascript_plugin_builds_and_passes_its_node_test() {
+    let outside = scaffold_build_and_call("js").await;
+    let status = std::process::Command::new("node")
+        .args(["--test", "test/"])
+        .current_dir(outside.path().join("my-js-plugin"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_python_plugin_builds_and_passes_its_unittest() {
+    let outside = scaffold_build_and_call("python").await;
+    let status = std::process::Command::new("python3")
+        .args(["-m", "unittest", "-q"])
+        .current_dir(outside.path().join("my-python-plugin"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_refuses_a_project_that_is_not_a_plugin_and_leaves_no_output() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("functions.js"), "exports.hooks = { x: 1 }\nexports.hooks.bad = function () {}\nexports.hooks.bad.kind = 'preMapp'\n").unwrap();
+    let wasm = outside.path().join("out.wasm");
+    let Command::Build(args) = command(&[
+        "build",
+        outside.path().to_str().unwrap(),
+        "-o",
+        wasm.to_str().unwrap(),
+    ]) else {
+        unreachable!()
+    };
+    let err = host::tools::build::build(&args)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("preMapp"), "{err}");
+    assert!(!wasm.exists());
+}

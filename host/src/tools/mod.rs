@@ -1,6 +1,10 @@
-//! The author's commands, `call` and `inspect`: one component, run through the server's own
+//! The author's commands. `call` and `inspect` run one component through the server's own
 //! state and handlers (the same loading, sandbox, limits, envelope checks and answers as when
-//! served), with no listening socket and no token to manage.
+//! served), with no listening socket and no token to manage; `build` ([`build`]) turns a
+//! project into a checked component; `new` ([`scaffold`]) creates a project.
+
+pub mod build;
+pub mod scaffold;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
