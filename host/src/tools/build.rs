@@ -145,8 +145,7 @@ fn build_rust(dir: &Path, output: &Path, target_dir: Option<&Path>) -> anyhow::R
                 .into_iter()
         })
         .filter_map(|f| f.as_str().map(PathBuf::from))
-        .filter(|f| f.extension().is_some_and(|e| e == "wasm"))
-        .next_back()
+        .rfind(|f| f.extension().is_some_and(|e| e == "wasm"))
         .context("cargo built no .wasm: is the crate a `cdylib`?")?;
     std::fs::copy(&wasm, output)
         .with_context(|| format!("copying {} to {}", wasm.display(), output.display()))?;
