@@ -52,7 +52,7 @@ pub fn sdk_root(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
             root.display()
         );
     }
-    Ok(std::path::absolute(root)?)
+    Ok(root.canonicalize()?)
 }
 
 /// Builds `args.dir` into `args.output` and checks it; returns what `inspect` shows.

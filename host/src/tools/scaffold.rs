@@ -81,6 +81,14 @@ pub fn new(args: &NewArgs) -> anyhow::Result<Vec<String>> {
                 "test/functions.test.js".into(),
                 include_str!("templates/functions_test.js").into(),
             ));
+            let types = sdk.join("guest-sdk/js/types/index.d.ts");
+            files.push((
+                "jsconfig.json".into(),
+                format!(
+                    "{{\n  \"compilerOptions\": {{\n    \"allowJs\": true,\n    \"checkJs\": true,\n    \"noEmit\": true,\n    \"strict\": true,\n    \"target\": \"ES2022\",\n    \"module\": \"commonjs\",\n    \"types\": [],\n    \"paths\": {{ \"extension-sdk\": [{}] }}\n  }},\n  \"include\": [\"functions.js\", \"lib/**/*.js\"]\n}}\n",
+                    serde_json::Value::from(types.to_string_lossy().as_ref())
+                ),
+            ));
             files.push((
                 "package.json".into(),
                 format!(
