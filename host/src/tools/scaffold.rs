@@ -22,8 +22,10 @@ pub enum Lang {
     /// A crate on `extension-sdk`.
     Rust,
     /// A Celigo-style `functions.js`.
+    #[value(alias = "javascript")]
     Js,
     /// A `functions.py`.
+    #[value(alias = "py")]
     Python,
 }
 
