@@ -533,3 +533,137 @@ pub(crate) fn same_group(a: &Group, b: &Group) -> bool {
         _ => std::mem::discriminant(a) == std::mem::discriminant(b),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(extra: &str) -> wit::Context {
+        wit::Context {
+            bearer_token: Some("one-time".into()),
+            integration_id: Some("i1".into()),
+            parent_integration_id: None,
+            flow_id: None,
+            export_id: None,
+            import_id: None,
+            connection_id: None,
+            settings: Some(r#"{"uppercase":true}"#.into()),
+            configuration: None,
+            extra: extra.into(),
+        }
+    }
+
+    fn upper(options: PreMapOptions) -> FnResult<Vec<MapResult>> {
+        let on = options
+            .context
+            .settings
+            .as_ref()
+            .is_some_and(|s| s["uppercase"] == true);
+        Ok(options
+            .data
+            .into_iter()
+            .map(|mut record| {
+                if let (true, Some(Value::String(name))) = (on, record.get_mut("name")) {
+                    *name = name.to_uppercase();
+                }
+                MapResult::data(record)
+            })
+            .collect())
+    }
+
+    fn run_pre_map(function: &Function, data: &[&str]) -> WitResult<Vec<hooks::MapResult>> {
+        let Handler::PreMap(handler) = &function.handler else {
+            panic!("not a preMap handler");
+        };
+        handler(hooks::PreMapOptions {
+            data: data.iter().map(|d| d.to_string()).collect(),
+            context: context(r#"{"_custom":7}"#),
+        })
+    }
+
+    #[test]
+    fn a_pre_map_function_gets_parsed_records_and_context_and_answers_json_text() {
+        let results = run_pre_map(
+            &pre_map(upper),
+            &[r#"{"name":"ada","id":1}"#, r#"{"id":2}"#],
+        )
+        .unwrap();
+        let data: Vec<_> = results.iter().map(|r| r.data.clone()).collect();
+        assert_eq!(
+            data,
+            [
+                Some(r#"{"name":"ADA","id":1}"#.to_string()),
+                Some(r#"{"id":2}"#.to_string())
+            ]
+        );
+        assert!(results.iter().all(|r| r.errors.is_empty()));
+    }
+
+    #[test]
+    fn a_record_that_does_not_fit_the_function_s_type_is_invalid_options_naming_it() {
+        #[derive(serde::Deserialize, Serialize)]
+        struct Named {
+            name: String,
+        }
+        let function = pre_map(|o: PreMapOptions<Named>| {
+            Ok(o.data.into_iter().map(MapResult::data).collect())
+        });
+        let err = run_pre_map(&function, &[r#"{"name":"a"}"#, r#"{"id":2}"#]).unwrap_err();
+        assert_eq!(err.code, "invalid_options");
+        assert!(
+            err.message
+                .starts_with("options.data[1] does not fit the function's type"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn an_error_returned_by_the_function_keeps_its_code_and_message() {
+        let function = pre_map(|_: PreMapOptions| -> FnResult<Vec<MapResult>> {
+            Err(FnError::new("no_way", "Not today."))
+        });
+        let err = run_pre_map(&function, &[]).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.message.as_str()),
+            ("no_way", "Not today.")
+        );
+    }
+
+    #[test]
+    fn the_context_keeps_unknown_fields_in_extra() {
+        let c = convert::context(context(r#"{"_custom":7,"nested":{"a":[1]}}"#)).unwrap();
+        assert_eq!(c.bearer_token.as_deref(), Some("one-time"));
+        assert_eq!(c.extra["_custom"], 7);
+        assert_eq!(c.extra["nested"]["a"][0], 1);
+    }
+
+    #[test]
+    fn registering_a_name_again_in_a_group_replaces_it_and_groups_are_separate() {
+        let mut plugin = Plugin::default();
+        plugin
+            .hook("f", pre_map(upper))
+            .hook("f", json(|v: Value| -> FnResult<Value> { Ok(v) }))
+            .utility("f", pre_map(upper));
+        let find = |group: Group| {
+            plugin
+                .find(&wit::FunctionId {
+                    group,
+                    name: "f".into(),
+                })
+                .map(|f| f.kind)
+        };
+        assert_eq!(find(Group::Hooks), Some(Kind::Json));
+        assert_eq!(find(Group::Utilities), Some(Kind::PreMap));
+        assert_eq!(find(Group::Root), None);
+    }
+
+    #[test]
+    fn records_are_parsed_only_when_read() {
+        let records = Records::from_json(vec![r#"{"a":1}"#.into(), "[1,2]".into()]);
+        assert_eq!((records.len(), records.raw(1)), (2, Some("[1,2]")));
+        assert_eq!(records[0]["a"], 1);
+        let parsed: Vec<Value> = records.parse().unwrap();
+        assert_eq!(parsed[1][1], 2);
+    }
+}
