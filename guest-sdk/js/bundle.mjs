@@ -36,7 +36,8 @@ function polyfill (name) {
   return path && !path.includes(`${sep}mock${sep}`) ? path : undefined;
 }
 
-const sandbox = {
+/** The plugin that owns resolution; `displayName` names a file as the module's own path. */
+const sandbox = (displayName) => ({
   name: 'extension-sandbox',
   setup (build) {
     build.onResolve({ filter: /.*/ }, async (args) => {
@@ -64,19 +65,16 @@ const sandbox = {
         `the build found no '${args.path}' next to ${from} or in node_modules`;
       return { contents: `throw new Error(${JSON.stringify(reason)});`, loader: 'js' };
     });
-    // Node gives every CommonJS file its own name and directory.
+    // Node gives every CommonJS file its own name and directory (read once here, either way).
     build.onLoad({ filter: /\.c?js$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
-      if (!/\b__(file|dir)name\b/.test(text)) return undefined;
+      if (!/\b__(file|dir)name\b/.test(text)) return { contents: text, loader: 'js' };
       const name = displayName(args.path);
       const prelude = `var __filename = ${JSON.stringify(name)}, __dirname = ${JSON.stringify(name.slice(0, name.lastIndexOf('/')) || '/')};`;
       return { contents: prelude + text, loader: 'js' };
     });
   }
-};
-
-let root = process.cwd();
-const displayName = (path) => `/${relative(root, path).split(sep).join('/')}`;
+});
 
 async function resolveOwn (build, path, resolveDir, kind, importer) {
   const found = await build.resolve(path, { resolveDir, kind, importer, pluginData: { own: true } });
@@ -90,7 +88,8 @@ async function resolveOwn (build, path, resolveDir, kind, importer) {
  */
 export async function bundle (entry) {
   const path = resolve(entry);
-  root = dirname(path);
+  const root = dirname(path);
+  const displayName = (file) => `/${relative(root, file).split(sep).join('/')}`;
   const result = await esbuild.build({
     stdin: {
       contents: `require(${JSON.stringify(GLOBALS)});\nmodule.exports = require(${JSON.stringify(path)});\n`,
@@ -111,7 +110,7 @@ export async function bundle (entry) {
     outfile: 'extension-module.js',
     metafile: true,
     logLevel: 'silent',
-    plugins: [sandbox]
+    plugins: [sandbox(displayName)]
   }).catch((err) => {
     const messages = (err.errors || []).map((e) => `${e.location ? `${e.location.file}:${e.location.line}: ` : ''}${e.text}`);
     throw new Error(`bundling ${entry} failed:\n${messages.join('\n') || err.message}`);
@@ -123,7 +122,7 @@ export async function bundle (entry) {
     .filter((f) => !f.includes(':'))
     .map((f) => resolve(f))
     .filter((f) => f !== stub && (!f.startsWith(here + sep) || f === path));
-  return { source: output('.js'), lines: lineTable(JSON.parse(output('.js.map'))), files };
+  return { source: output('.js'), lines: lineTable(JSON.parse(output('.js.map')), displayName), files };
 }
 
 /**
@@ -131,7 +130,7 @@ export async function bundle (entry) {
  * file and line, as runs `[first generated line, source index (-1: none), its line]` over
  * which both advance together (0-based), and the sources as the module's own paths.
  */
-function lineTable (map) {
+function lineTable (map, displayName) {
   const sourceMap = new SourceMap(map);
   const sources = map.sources.map((s) => displayName(resolve(s)));
   const index = new Map(map.sources.map((s, i) => [s, i]));

@@ -264,6 +264,21 @@ impl ServeConfig {
         }
     }
 
+    /// What every call runs under, flags over the config file over the defaults: the stack
+    /// limit, the default limits and the default network policy (`serve` and `call` alike).
+    pub fn apply_call_settings(
+        &mut self,
+        file: &FileConfig,
+        limit_flags: &LimitOverrides,
+        max_stack_flag: Option<usize>,
+    ) {
+        self.max_stack_bytes = max_stack_flag
+            .or(file.max_stack_bytes)
+            .unwrap_or(self.max_stack_bytes);
+        self.limits = self.limits.with(&file.limits).with(limit_flags);
+        self.network = file.network.clone();
+    }
+
     /// From the command line, over the config file, over the defaults.
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
@@ -275,12 +290,7 @@ impl ServeConfig {
             .max_instances
             .or(file.max_instances)
             .unwrap_or(config.max_instances);
-        config.max_stack_bytes = args
-            .max_stack_bytes
-            .or(file.max_stack_bytes)
-            .unwrap_or(config.max_stack_bytes);
-        config.limits = config.limits.with(&file.limits).with(&args.limits);
-        config.network = file.network.clone();
+        config.apply_call_settings(&file, &args.limits, args.max_stack_bytes);
         config.max_result_memory_bytes = args
             .max_result_memory_bytes
             .or(file.max_result_memory_bytes)

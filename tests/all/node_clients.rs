@@ -20,7 +20,7 @@ fn logged(logs: &std::sync::Mutex<Vec<String>>, text: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_sample_style_request_module_enriches_a_page_through_integrator_io_in_parallel() {
+async fn a_sample_style_request_module_enriches_a_page_with_one_integrator_io_lookup_per_record() {
     let apis = IntegratorApis::start().await;
     let server = server("sample", JS_INTEGRATOR_SAMPLE_WASM, &apis).await;
     let logs = captured_logs();
@@ -159,7 +159,6 @@ async fn https_request_works_and_the_headers_the_host_manages_are_dropped_not_fa
     // The forged Host header never reached the server.
     assert_eq!(apis.io.seen()[0].host, "api.integrator.io");
 
-    let apis = apis;
     let server = server("clients", JS_TEST_NODE_CLIENTS_WASM, &apis).await;
     let r = server
         .call(&json!({"_connectorId": "clients", "type": "utility", "function": "httpsRequest", "options": {

@@ -72,7 +72,7 @@ async fn call_answers_what_the_server_answers_for_the_same_envelope() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn call_applies_the_settings_file_and_limit_flags_as_the_server_does() {
+async fn call_applies_the_settings_file_and_limit_flags() {
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("hostile.toml");
     std::fs::write(

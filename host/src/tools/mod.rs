@@ -61,13 +61,11 @@ pub async fn call(args: &CallArgs, fuel: &FuelMeter) -> anyhow::Result<Answer> {
     });
     let dir = stage(&args.module, id, settings.as_deref())?;
     let mut config = config(dir.path());
-    if let Some(path) = &args.config {
-        let file = FileConfig::read(path)?;
-        config.limits = config.limits.with(&file.limits);
-        config.network = file.network.clone();
-        config.max_stack_bytes = file.max_stack_bytes.unwrap_or(config.max_stack_bytes);
-    }
-    config.limits = config.limits.with(&args.limits);
+    let file = match &args.config {
+        Some(path) => FileConfig::read(path)?,
+        None => FileConfig::default(),
+    };
+    config.apply_call_settings(&file, &args.limits, None);
     let options = match &args.options {
         None => "{}".to_string(),
         Some(path) if path == Path::new("-") => {
