@@ -11,7 +11,7 @@ export const plugin = {
   },
   invoke () { return '[]'; }
 };
-const unused = () => { throw { code: 'invalid_function', message: 'floor experiment' }; };
+const unused = () => { throw { code: { tag: 'text', val: 'invalid_function' }, message: 'floor experiment' }; };
 export const hooks = {
   preSavePage: unused, preMap: unused, postMap: unused, postSubmit: unused, postResponseMap: unused, postAggregate: unused
 };

@@ -41,10 +41,10 @@ export const plugin = {
   manifest () {
     return [{ name: 'preMapUpper', group: { tag: 'hooks' }, kind: 'pre-map', boundary: 'typed' }];
   },
-  invoke () { throw { code: 'invalid_function', message: 'typed experiment' }; }
+  invoke () { throw { code: { tag: 'text', val: 'invalid_function' }, message: 'typed experiment' }; }
 };
 
-const unused = () => { throw { code: 'invalid_function', message: 'typed experiment' }; };
+const unused = () => { throw { code: { tag: 'text', val: 'invalid_function' }, message: 'typed experiment' }; };
 export const hooks = {
   async preMap (target, options) {
     const data = options.data.map((text) => JSON.parse(text));

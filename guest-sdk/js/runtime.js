@@ -40,7 +40,7 @@ function lookup (target) {
   const obj = g.tag === 'root' ? mod : g.tag === 'other' ? mod[g.val] : mod[g.tag];
   const fn = has(obj, target.name) ? obj[target.name] : undefined;
   if (typeof fn !== 'function') {
-    throw { code: 'invalid_function', message: "The function passed in the extension options doesn't map to a function." };
+    throw { code: errorCode('invalid_function'), message: "The function passed in the extension options doesn't map to a function." };
   }
   return [obj, fn];
 }
@@ -95,7 +95,7 @@ function finish (result) {
   return text;
 }
 
-const NOT_SERIALIZABLE = { code: 'invalid_extension_response', message: 'Extension response is not serializable.' };
+const NOT_SERIALIZABLE = { code: errorCode('invalid_extension_response'), message: 'Extension response is not serializable.' };
 
 // Where the bundle's lines came from (build.mjs): stack traces name the author's files.
 const SOURCE_LINES = /*__EXTENSION_SOURCE_LINES__*/;
@@ -123,9 +123,14 @@ function toFnError (err) {
     write('warn', `${err.name}: ${err.message} at ${sourceStack(err.stack).trim().split('\n').join(' <- ')}`);
   }
   if (err && typeof err === 'object') {
-    return { code: String(err.code || err.name || 'Error'), message: String(err.message === undefined ? '' : err.message) };
+    return { code: errorCode(err.code || err.name || 'Error'), message: String(err.message === undefined ? '' : err.message) };
   }
-  return { code: 'Error', message: String(err) };
+  return { code: errorCode('Error'), message: String(err) };
+}
+
+// A numeric code stays a number on the wire, as Node answers `err.code = 5`.
+function errorCode (code) {
+  return typeof code === 'number' ? { tag: 'number', val: code } : { tag: 'text', val: String(code) };
 }
 
 // A function may declare its kind (`hooks.preMapPhones.kind = 'preMap'`, ignored by Node):
@@ -225,7 +230,7 @@ export const plugin = {
 
 // Every function of this module takes the JSON boundary: the host calls `plugin.invoke`.
 const untyped = () => {
-  throw { code: 'invalid_function', message: 'JavaScript functions are served through plugin.invoke (the JSON boundary).' };
+  throw { code: errorCode('invalid_function'), message: 'JavaScript functions are served through plugin.invoke (the JSON boundary).' };
 };
 export const hooks = {
   preSavePage: untyped, preMap: untyped, postMap: untyped, postSubmit: untyped, postResponseMap: untyped, postAggregate: untyped

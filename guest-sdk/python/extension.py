@@ -27,7 +27,8 @@ KINDS = (
 class ExtensionError(Exception):
     """Fails the whole call with ``{"code": code, "message": message}``.
 
-    Any other exception answers ``code`` = its ``code`` attribute if it has a truthy one, else
+    A numeric ``code`` is answered as a JSON number, any other as text. Any other exception
+    answers ``code`` = its ``code`` attribute if it has a truthy one, else
     its class name (as the JavaScript original's ``err.code || err.name``), and ``message`` =
     ``str(exception)``.
     """

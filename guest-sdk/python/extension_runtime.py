@@ -51,10 +51,22 @@ KINDS = {
 }
 assert set(KINDS) == set(extension.KINDS)
 
-INVALID_FUNCTION = types.FnError(
+def _code(code):
+    """An error code for the wire: a number stays a number (as the JavaScript original's
+    ``err.code``), anything else is its text."""
+    if isinstance(code, (int, float)) and not isinstance(code, bool):
+        return types.ErrorCode_Number(float(code))
+    return types.ErrorCode_Text(str(code))
+
+
+def _error(code, message):
+    return types.FnError(_code(code), message)
+
+
+INVALID_FUNCTION = _error(
     "invalid_function", "The function passed in the extension options doesn't map to a function."
 )
-NOT_SERIALIZABLE = types.FnError("invalid_extension_response", "Extension response is not serializable.")
+NOT_SERIALIZABLE = _error("invalid_extension_response", "Extension response is not serializable.")
 
 
 def _exposed():
@@ -123,10 +135,10 @@ def _run(coroutine):
 
 def _fn_error(err):
     if isinstance(err, extension.ExtensionError):
-        return types.FnError(str(err.code), str(err.message))
+        return _error(err.code, str(err.message))
     # SystemExit.code is the exit status or message, not an error code.
     code = None if isinstance(err, SystemExit) else getattr(err, "code", None)
-    return types.FnError(str(code) if code else type(err).__name__, str(err))
+    return _error(code if code else type(err).__name__, str(err))
 
 
 class Plugin(exports.Plugin):
@@ -156,7 +168,7 @@ class Plugin(exports.Plugin):
 
 
 def _untyped(*_args):
-    raise Err(types.FnError(
+    raise Err(_error(
         "invalid_function", "Python functions are served through plugin.invoke (the JSON boundary)."
     ))
 

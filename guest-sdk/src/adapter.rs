@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use crate::bindings::exports::integrator::extension::{hooks, lifecycle, plugin, wrappers};
 use crate::bindings::integrator::extension::types::{
-    Boundary, FnError, FunctionId, FunctionInfo, Kind,
+    Boundary, ErrorCode, FnError, FunctionId, FunctionInfo, Kind,
 };
 use crate::registry::{Function, Handler, Plugin};
 
@@ -34,7 +34,7 @@ fn table<P: Register>() -> &'static Plugin {
 
 fn not_found(target: &FunctionId) -> FnError {
     FnError {
-        code: "invalid_function".to_string(),
+        code: ErrorCode::Text("invalid_function".into()),
         message: format!(
             "The plugin has no function {:?} in group {:?}.",
             target.name, target.group
@@ -44,7 +44,7 @@ fn not_found(target: &FunctionId) -> FnError {
 
 fn wrong_kind(target: &FunctionId, kind: Kind) -> FnError {
     FnError {
-        code: "invalid_function".to_string(),
+        code: ErrorCode::Text("invalid_function".into()),
         message: format!("The plugin's function {:?} has kind {kind:?}.", target.name),
     }
 }

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::bindings::integrator::extension::types as wit;
-use crate::types::{Context, FnError, FnResult, RecordError};
+use crate::types::{Context, ErrorCode, FnError, FnResult, RecordError};
 
 /// Parses one JSON text the host sent; `what` names it in the error (e.g. `options.data[3]`).
 pub(crate) fn parse<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> FnResult<T> {
@@ -79,7 +79,10 @@ pub(crate) fn record_errors(errors: Vec<RecordError>) -> Vec<wit::RecordError> {
 
 pub(crate) fn fn_error(e: FnError) -> wit::FnError {
     wit::FnError {
-        code: e.code,
+        code: match e.code {
+            ErrorCode::Text(text) => wit::ErrorCode::Text(text),
+            ErrorCode::Number(n) => wit::ErrorCode::Number(n),
+        },
         message: e.message,
     }
 }

@@ -609,7 +609,7 @@ mod tests {
             Ok(o.data.into_iter().map(MapResult::data).collect())
         });
         let err = run_pre_map(&function, &[r#"{"name":"a"}"#, r#"{"id":2}"#]).unwrap_err();
-        assert_eq!(err.code, "invalid_options");
+        assert!(matches!(&err.code, wit::ErrorCode::Text(code) if code == "invalid_options"));
         assert!(
             err.message
                 .starts_with("options.data[1] does not fit the function's type"),
@@ -624,10 +624,17 @@ mod tests {
             Err(FnError::new("no_way", "Not today."))
         });
         let err = run_pre_map(&function, &[]).unwrap_err();
-        assert_eq!(
-            (err.code.as_str(), err.message.as_str()),
-            ("no_way", "Not today.")
-        );
+        assert!(matches!(&err.code, wit::ErrorCode::Text(code) if code == "no_way"));
+        assert_eq!(err.message, "Not today.");
+    }
+
+    #[test]
+    fn a_numeric_error_code_stays_a_number() {
+        let function = pre_map(|_: PreMapOptions| -> FnResult<Vec<MapResult>> {
+            Err(FnError::new(5, "Vendor error five."))
+        });
+        let err = run_pre_map(&function, &[]).unwrap_err();
+        assert!(matches!(err.code, wit::ErrorCode::Number(n) if n == 5.0));
     }
 
     #[test]

@@ -12,17 +12,72 @@ pub type FnResult<T> = Result<T, FnError>;
 
 /// An error that fails the whole call. The caller receives
 /// `{"errors":[{"message": message, "code": code}]}` with status 422.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FnError {
-    /// A stable, machine-readable code.
-    pub code: String,
+    /// A stable, machine-readable code: text, or a number the caller receives as a JSON number.
+    pub code: ErrorCode,
     /// A message a person can act on.
     pub message: String,
 }
 
+/// The code of an [`FnError`]: `"vendor_rejected"` (text) or `5` (a number, written on the
+/// wire as the JSON number `5`, as a Node module's `err.code = 5` is).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ErrorCode {
+    /// A text code.
+    Text(String),
+    /// A numeric code.
+    Number(f64),
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorCode::Text(text) => f.write_str(text),
+            ErrorCode::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        matches!(self, ErrorCode::Text(text) if text == other)
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl From<&str> for ErrorCode {
+    fn from(text: &str) -> Self {
+        ErrorCode::Text(text.into())
+    }
+}
+
+impl From<String> for ErrorCode {
+    fn from(text: String) -> Self {
+        ErrorCode::Text(text)
+    }
+}
+
+macro_rules! numeric_codes {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ErrorCode {
+            fn from(n: $t) -> Self {
+                ErrorCode::Number(f64::from(n))
+            }
+        }
+    )*};
+}
+
+numeric_codes!(i8, i16, i32, u8, u16, u32, f32, f64);
+
 impl FnError {
-    /// An error with the given code and message.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    /// An error with the given code (text or number) and message.
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),
             message: message.into(),

@@ -6,6 +6,7 @@
 //! `object_not_found`, function errors, response checks) are written `{"message","code"}`.
 //! Sandbox outcomes are this host's own additions, each with a stable code.
 
+use crate::js;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -165,7 +166,7 @@ pub enum ApiError {
     #[error("function error {code}: {message}")]
     Function {
         /// The function's code.
-        code: String,
+        code: Code,
         /// The function's message.
         message: String,
     },
@@ -200,6 +201,34 @@ pub enum ApiError {
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+}
+
+/// An error's `code` on the wire: almost always text; a function's own code may be a number
+/// (a Node module's `err.code = 5`), which stays a JSON number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Code {
+    /// Written as a JSON string.
+    Text(String),
+    /// Written as `JSON.stringify` writes a number.
+    Number(f64),
+}
+
+impl Code {
+    fn json(&self) -> String {
+        match self {
+            Code::Text(text) => json_string(text),
+            Code::Number(n) => js::json_number(*n),
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Code::Text(text) => f.write_str(text),
+            Code::Number(n) => f.write_str(&js::number_string(*n)),
+        }
+    }
 }
 
 /// Key order of one error object on the wire.
@@ -243,9 +272,12 @@ impl Violation {
 impl ApiError {
     /// A function's own error, its code and message capped
     /// ([`MAX_ERROR_CODE_BYTES`], [`MAX_ERROR_MESSAGE_BYTES`]).
-    pub fn function(code: String, message: String) -> Self {
+    pub fn function(code: Code, message: String) -> Self {
         ApiError::Function {
-            code: cap_text(code, MAX_ERROR_CODE_BYTES),
+            code: match code {
+                Code::Text(text) => Code::Text(cap_text(text, MAX_ERROR_CODE_BYTES)),
+                number => number,
+            },
             message: cap_text(message, MAX_ERROR_MESSAGE_BYTES),
         }
     }
@@ -269,14 +301,15 @@ impl ApiError {
     pub fn code(&self) -> String {
         self.entries()
             .first()
-            .map(|(_, code, _)| code.clone())
+            .map(|(_, code, _)| code.to_string())
             .unwrap_or_default()
     }
 
     /// The error objects on the wire: (key order, code, message).
-    fn entries(&self) -> Vec<(Order, String, String)> {
+    fn entries(&self) -> Vec<(Order, Code, String)> {
         use Order::*;
-        let one = |order, code: &str, message: String| vec![(order, code.to_string(), message)];
+        let one =
+            |order, code: &str, message: String| vec![(order, Code::Text(code.into()), message)];
         match self {
             ApiError::Unauthorized => {
                 one(CodeFirst, "unauthorized", "Invalid system token.".into())
@@ -285,7 +318,7 @@ impl ApiError {
                 .iter()
                 .map(|v| {
                     let (code, message) = v.wire();
-                    (CodeFirst, code.to_string(), message.to_string())
+                    (CodeFirst, Code::Text(code.into()), message.to_string())
                 })
                 .collect(),
             ApiError::ObjectNotFound(ty) => one(
@@ -298,7 +331,9 @@ impl ApiError {
                 "invalid_function",
                 "The function passed in the extension options doesn't map to a function.".into(),
             ),
-            ApiError::Function { code, message } => one(MessageFirst, code, message.clone()),
+            ApiError::Function { code, message } => {
+                vec![(MessageFirst, code.clone(), message.clone())]
+            }
             ApiError::ResponseTooLarge(limit) => one(
                 MessageFirst,
                 "response_size_exceeded",
@@ -350,7 +385,7 @@ impl ApiError {
             if i > 0 {
                 out.push(',');
             }
-            let code = json_string(&code);
+            let code = code.json();
             let message = json_string(&message);
             match order {
                 Order::CodeFirst => {

@@ -53,10 +53,27 @@ fn number(n: &serde_json::Number) -> String {
     if n.is_i64() || n.is_u64() {
         return n.to_string();
     }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}").replace("-0", "0"),
-        Some(f) => f.to_string(),
-        None => n.to_string(),
+    n.as_f64().map_or_else(|| n.to_string(), number_string)
+}
+
+/// `String(n)` for a number: integral values print without a fraction, `-0` as `0`.
+pub fn number_string(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        if f == 0.0 {
+            return "0".into();
+        }
+        return format!("{f:.0}");
+    }
+    f.to_string()
+}
+
+/// `JSON.stringify(n)` for a number: as [`number_string`], except that a non-finite number
+/// (which JSON cannot hold) is `null`.
+pub fn json_number(f: f64) -> String {
+    if f.is_finite() {
+        number_string(f)
+    } else {
+        "null".into()
     }
 }
 
@@ -98,5 +115,15 @@ mod tests {
         assert_eq!(to_js_string(&json!(["a", null, 1])), "a,,1");
         assert_eq!(to_js_string(&json!({"a": 1})), "[object Object]");
         assert_eq!(to_js_string(&json!(true)), "true");
+    }
+
+    #[test]
+    fn numbers_stringify_like_json_stringify() {
+        assert_eq!(json_number(5.0), "5");
+        assert_eq!(json_number(-0.0), "0");
+        assert_eq!(json_number(-12.0), "-12");
+        assert_eq!(json_number(2.5), "2.5");
+        assert_eq!(json_number(f64::NAN), "null");
+        assert_eq!(json_number(f64::INFINITY), "null");
     }
 }

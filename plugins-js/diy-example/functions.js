@@ -53,6 +53,11 @@ exports.hooks = {
     callback(err)
   },
 
+  // Node modules often carry a vendor's numeric code; it stays a number on the wire.
+  failWithNumber: function (options, callback) {
+    callback(Object.assign(new Error('Vendor error five.'), { code: 5 }))
+  },
+
   failWithName: function (options, callback) {
     callback(new TypeError('Cannot read properties of undefined'))
   },

@@ -45,6 +45,10 @@ def fail_with_code(options):
     raise ExtensionError("vendor_rejected", "The vendor API rejected the page.")
 
 
+def fail_with_number(options):
+    raise ExtensionError(5, "Vendor error five.")
+
+
 def fail_with_name(options):
     return options["missing"]
 
@@ -85,6 +89,7 @@ hooks = {
     "postSubmitEnrich": post_submit_enrich,
     "delta": delta,
     "failWithCode": fail_with_code,
+    "failWithNumber": fail_with_number,
     "failWithName": fail_with_name,
     "giveUp": give_up,
     "notSerializable": not_serializable,

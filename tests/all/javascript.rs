@@ -86,6 +86,12 @@ async fn errors_dates_and_results_follow_the_original() {
         r.text,
         r#"{"errors":[{"message":"Cannot read properties of undefined","code":"TypeError"}]}"#
     );
+    // A numeric err.code stays a JSON number, as Node answers it.
+    let r = server.call(&hook("failWithNumber", json!({}))).await;
+    assert_eq!(
+        r.text,
+        r#"{"errors":[{"message":"Vendor error five.","code":5}]}"#
+    );
 
     // lastExportDateTime / currentExportDateTime arrive as Date objects; console.log reaches
     // the host log, tagged with the connector.

@@ -333,6 +333,23 @@ async fn a_function_error_is_answered_with_its_code_and_message() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_numeric_function_error_code_is_answered_as_a_json_number() {
+    let server = diy_server().await;
+    for (code, wire) in [(json!(5), "5"), (json!(2.5), "2.5"), (json!(-12), "-12")] {
+        let r = server
+            .call(&json!({"diy": true, "type": "utility", "function": "fail", "options": {"code": code, "message": "m"}}))
+            .await;
+        assert_eq!(
+            (r.status, r.text),
+            (
+                422,
+                format!(r#"{{"errors":[{{"message":"m","code":{wire}}}]}}"#)
+            )
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn max_response_size_is_counted_like_javascript_and_the_limit_itself_passes() {
     let server = diy_server().await;
     let sized = |size: u64, ch: &str, max: serde_json::Value| json!({"diy": true, "type": "utility", "function": "sized", "maxResponseSize": max, "options": {"size": size, "char": ch}});

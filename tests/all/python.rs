@@ -88,6 +88,12 @@ async fn errors_dates_and_contracts() {
         r.text,
         r#"{"errors":[{"message":"'missing'","code":"KeyError"}]}"#
     );
+    // A numeric code stays a JSON number.
+    let r = server.call(&hook("failWithNumber", json!({}))).await;
+    assert_eq!(
+        r.text,
+        r#"{"errors":[{"message":"Vendor error five.","code":5}]}"#
+    );
 
     // sys.exit() fails the call, not the plugin.
     let r = server.call(&hook("giveUp", json!({}))).await;

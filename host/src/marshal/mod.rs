@@ -12,9 +12,11 @@ pub mod output;
 use serde_json::value::RawValue;
 
 use crate::dispatch::Target;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::runtime::Call;
-use crate::runtime::bindings::{Boundary, FnError, FunctionId, Kind, hooks, lifecycle, wrappers};
+use crate::runtime::bindings::{
+    Boundary, ErrorCode, FnError, FunctionId, Kind, hooks, lifecycle, wrappers,
+};
 use decode::FromGuestJson;
 use fields::Fields;
 
@@ -49,7 +51,11 @@ pub fn boundary_name(boundary: Boundary) -> &'static str {
 }
 
 fn function_error(err: FnError) -> ApiError {
-    ApiError::function(err.code, err.message)
+    let code = match err.code {
+        ErrorCode::Text(text) => Code::Text(text),
+        ErrorCode::Number(n) => Code::Number(n),
+    };
+    ApiError::function(code, err.message)
 }
 
 /// What a guest export returned: the trap layer, then the function's own result.

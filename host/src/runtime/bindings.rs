@@ -12,6 +12,6 @@ mod generated {
 pub use generated::exports::integrator::extension::{hooks, lifecycle, wrappers};
 pub use generated::integrator::extension::log;
 pub use generated::integrator::extension::types::{
-    self, Boundary, Context, FnError, FunctionId, FunctionInfo, Group, Kind, RecordError,
+    self, Boundary, Context, ErrorCode, FnError, FunctionId, FunctionInfo, Group, Kind, RecordError,
 };
 pub use generated::{Extension, ExtensionPre};

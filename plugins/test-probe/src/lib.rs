@@ -41,10 +41,14 @@ fn post_submit_long(options: PostSubmitOptions) -> FnResult<Vec<Value>> {
     Ok(data)
 }
 
-/// Fails with the code and message the caller asks for.
+/// Fails with the code (text or number) and message the caller asks for.
 fn fail(options: Value) -> FnResult<Value> {
+    let code = match &options["code"] {
+        Value::Number(n) => ErrorCode::Number(n.as_f64().unwrap_or_default()),
+        code => code.as_str().unwrap_or("my_error").into(),
+    };
     Err(FnError::new(
-        options["code"].as_str().unwrap_or("my_error"),
+        code,
         options["message"].as_str().unwrap_or("it failed"),
     ))
 }
