@@ -1,7 +1,8 @@
 //! The Rust SDK for integrator.io extension plugins.
 //!
-//! A plugin is plain functions over typed options. Register each one under its name and group,
-//! then export the plugin with [`plugin!`]:
+//! A plugin is plain functions over typed options. Register each one under its name and group
+//! (its kind follows from its options type, see [`IntoFunction`]), then export the plugin
+//! with [`plugin!`]:
 //!
 //! ```ignore
 //! use extension_sdk::prelude::*;
@@ -11,7 +12,7 @@
 //! }
 //!
 //! fn register(plugin: &mut Plugin) {
-//!     plugin.hook("upper", pre_map(upper));
+//!     plugin.hook("upper", upper);
 //! }
 //!
 //! extension_sdk::plugin!(register);

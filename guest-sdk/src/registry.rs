@@ -1,8 +1,13 @@
 //! The plugin's function table: name and group → kind and handler.
 //!
 //! The registration method picks the group ([`Plugin::hook`], [`Plugin::wrapper`], …); the
-//! constructor picks the kind ([`pre_map`], [`ping`], [`json`], …). The host reads the table
+//! function's signature picks the kind: a function taking [`PreMapOptions`] is a preMap hook,
+//! one taking any serde type (`Value`, your own struct) is free-form JSON (see
+//! [`IntoFunction`]). The constructors ([`pre_map`], [`ping`], [`json`], …) say the kind
+//! explicitly, for closures whose argument type is not written. The host reads the table
 //! through the `manifest` export and routes each request to the matching typed export.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,9 +20,11 @@ use crate::convert::{self, parse_list, parse_opt, to_json, to_json_list};
 use crate::types::*;
 
 type WitResult<T> = Result<T, wit::FnError>;
-type Boxed<I, O> = Box<dyn Fn(I) -> WitResult<O> + Send + Sync>;
+type Boxed<I, O> = Arc<dyn Fn(I) -> WitResult<O> + Send + Sync>;
 
-/// A registered function: its kind and the code that runs it.
+/// A registered function: its kind and the code that runs it. Cloning shares the code, so one
+/// function can be registered under several names or groups.
+#[derive(Clone)]
 pub struct Function {
     pub(crate) kind: Kind,
     pub(crate) handler: Handler,
@@ -26,6 +33,7 @@ pub struct Function {
 macro_rules! handlers {
     ($($variant:ident($input:ty => $output:ty)),* $(,)?) => {
         /// The handler of a function, by kind (WIT types in and out).
+        #[derive(Clone)]
         pub(crate) enum Handler { $($variant(Boxed<$input, $output>),)* }
     };
 }
@@ -55,7 +63,7 @@ fn wrap<I, A, B, O>(
     f: impl Fn(A) -> FnResult<B> + Send + Sync + 'static,
     to_wit: impl Fn(B) -> FnResult<O> + Send + Sync + 'static,
 ) -> Boxed<I, O> {
-    Box::new(move |input| {
+    Arc::new(move |input| {
         from_wit(input)
             .and_then(&f)
             .and_then(&to_wit)
@@ -457,6 +465,150 @@ pub fn json<O: DeserializeOwned + 'static, R: IntoReturn + 'static>(
     }
 }
 
+/// What [`Plugin`]'s registration methods accept: a [`Function`] from a kind's constructor, or
+/// a plain function whose signature names its kind, as axum infers extractors:
+///
+/// | the function takes | and returns | kind |
+/// |---|---|---|
+/// | `PreSavePageOptions<R>` | `FnResult<PreSavePageResponse<O>>` | preSavePage |
+/// | `PreMapOptions<R>` | `FnResult<Vec<MapResult<O>>>` | preMap |
+/// | `PostMapOptions<R>` | `FnResult<Vec<MapResult<O>>>` | postMap |
+/// | `PostSubmitOptions` | `FnResult<Vec<Value>>` | postSubmit |
+/// | `PostResponseMapOptions` | `FnResult<Vec<Value>>` | postResponseMap |
+/// | `PostAggregateOptions` | `FnResult<()>` | postAggregate |
+/// | `PingOptions` | `FnResult<PingResponse>` | ping |
+/// | `ExportOptions` | `FnResult<ExportResponse>` | export |
+/// | `ImportOptions` | `FnResult<Vec<ImportResponse>>` | import |
+/// | `StepOptions` | `FnResult<impl IntoReturn>` | step |
+/// | `FormInitOptions` | `FnResult<Value>` | formInit |
+/// | `PreSaveOptions` | `FnResult<Value>` | preSave |
+/// | `InitChildOptions` | `FnResult<Value>` | initChild |
+/// | `UpdateOptions` | `FnResult<impl IntoReturn>` | update |
+/// | `ChangeEditionOptions` | `FnResult<impl IntoReturn>` | changeEdition |
+/// | any `DeserializeOwned` (`Value`, a struct) | `FnResult<impl IntoReturn>` | json |
+///
+/// `Marker` only tells the implementations apart; it is inferred, never written.
+pub trait IntoFunction<Marker> {
+    /// The function, with its kind.
+    fn into_function(self) -> Function;
+}
+
+impl IntoFunction<Function> for Function {
+    fn into_function(self) -> Function {
+        self
+    }
+}
+
+/// Types that tell [`IntoFunction`]'s implementations apart (one per kind).
+#[doc(hidden)]
+pub mod marker {
+    macro_rules! markers {
+        ($($name:ident),*) => {$(
+            #[doc(hidden)]
+            pub struct $name;
+        )*};
+    }
+    markers!(
+        PreSavePage,
+        PreMap,
+        PostMap,
+        PostSubmit,
+        PostResponseMap,
+        PostAggregate,
+        Ping,
+        Export,
+        Import,
+        Step,
+        FormInit,
+        PreSave,
+        InitChild,
+        Update,
+        ChangeEdition,
+        Json
+    );
+}
+
+/// `IntoFunction` for functions over a kind's options whose records have an author type `R`
+/// in and `O` out.
+macro_rules! infer_records {
+    ($($marker:ident: $options:ident => $result:ty = $constructor:ident),* $(,)?) => {$(
+        impl<F, R, O> IntoFunction<(marker::$marker, R, O)> for F
+        where
+            F: Fn($options<R>) -> FnResult<$result> + Send + Sync + 'static,
+            R: DeserializeOwned + 'static,
+            O: Serialize + 'static,
+        {
+            fn into_function(self) -> Function {
+                $constructor(self)
+            }
+        }
+    )*};
+}
+
+infer_records! {
+    PreSavePage: PreSavePageOptions => PreSavePageResponse<O> = pre_save_page,
+    PreMap: PreMapOptions => Vec<MapResult<O>> = pre_map,
+    PostMap: PostMapOptions => Vec<MapResult<O>> = post_map,
+}
+
+/// `IntoFunction` for functions over a kind's options with a fixed result type.
+macro_rules! infer_fixed {
+    ($($marker:ident: $options:ty => $result:ty = $constructor:ident),* $(,)?) => {$(
+        impl<F> IntoFunction<marker::$marker> for F
+        where
+            F: Fn($options) -> FnResult<$result> + Send + Sync + 'static,
+        {
+            fn into_function(self) -> Function {
+                $constructor(self)
+            }
+        }
+    )*};
+}
+
+infer_fixed! {
+    PostSubmit: PostSubmitOptions => Vec<Value> = post_submit,
+    PostResponseMap: PostResponseMapOptions => Vec<Value> = post_response_map,
+    PostAggregate: PostAggregateOptions => () = post_aggregate,
+    Ping: PingOptions => PingResponse = ping,
+    Export: ExportOptions => ExportResponse = export,
+    Import: ImportOptions => Vec<ImportResponse> = import,
+    FormInit: FormInitOptions => Value = form_init,
+    PreSave: PreSaveOptions => Value = pre_save,
+    InitChild: InitChildOptions => Value = init_child,
+}
+
+/// `IntoFunction` for functions over a kind's options that return nothing or a value.
+macro_rules! infer_returning {
+    ($($marker:ident: $options:ty = $constructor:ident),* $(,)?) => {$(
+        impl<F, R> IntoFunction<(marker::$marker, R)> for F
+        where
+            F: Fn($options) -> FnResult<R> + Send + Sync + 'static,
+            R: IntoReturn + 'static,
+        {
+            fn into_function(self) -> Function {
+                $constructor(self)
+            }
+        }
+    )*};
+}
+
+infer_returning! {
+    Step: StepOptions = step,
+    Update: UpdateOptions = update,
+    ChangeEdition: ChangeEditionOptions = change_edition,
+}
+
+impl<F, O, R> IntoFunction<(marker::Json, O, R)> for F
+where
+    F: Fn(O) -> FnResult<R> + Send + Sync + 'static,
+    O: DeserializeOwned + 'static,
+    R: IntoReturn + 'static,
+{
+    fn into_function(self) -> Function {
+        json(self)
+    }
+}
+
 pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) group: Group,
@@ -472,7 +624,13 @@ pub struct Plugin {
 impl Plugin {
     /// Registers a function in a group. A later registration of the same name and group
     /// replaces the earlier one.
-    pub fn register(&mut self, group: Group, name: &str, function: Function) -> &mut Self {
+    pub fn register<M>(
+        &mut self,
+        group: Group,
+        name: &str,
+        function: impl IntoFunction<M>,
+    ) -> &mut Self {
+        let function = function.into_function();
         self.entries
             .retain(|e| !(e.name == name && same_group(&e.group, &group)));
         self.entries.push(Entry {
@@ -484,37 +642,37 @@ impl Plugin {
     }
 
     /// Registers a hook (`type: "hook"`).
-    pub fn hook(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn hook<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Hooks, name, function)
     }
 
     /// Registers a wrapper (`type: "wrapper"`).
-    pub fn wrapper(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn wrapper<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Wrappers, name, function)
     }
 
     /// Registers an installer function (`type: "installer"`).
-    pub fn installer(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn installer<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Installer, name, function)
     }
 
     /// Registers an uninstaller function (`type: "uninstaller"`).
-    pub fn uninstaller(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn uninstaller<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Uninstaller, name, function)
     }
 
     /// Registers a settings function (`type: "setting"`).
-    pub fn setting(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn setting<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Settings, name, function)
     }
 
     /// Registers a utility function (`type: "utility"`).
-    pub fn utility(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn utility<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Utilities, name, function)
     }
 
     /// Registers a function at the module root (requests without `type`).
-    pub fn root(&mut self, name: &str, function: Function) -> &mut Self {
+    pub fn root<M>(&mut self, name: &str, function: impl IntoFunction<M>) -> &mut Self {
         self.register(Group::Root, name, function)
     }
 
@@ -663,6 +821,78 @@ mod tests {
         assert_eq!(find(Group::Hooks), Some(Kind::Json));
         assert_eq!(find(Group::Utilities), Some(Kind::PreMap));
         assert_eq!(find(Group::Root), None);
+    }
+
+    #[test]
+    fn a_plain_function_s_kind_is_inferred_from_its_signature() {
+        #[derive(serde::Deserialize, Serialize)]
+        struct Named {
+            name: String,
+        }
+        fn named(o: PreMapOptions<Named>) -> FnResult<Vec<MapResult<Named>>> {
+            Ok(o.data.into_iter().map(MapResult::data).collect())
+        }
+        fn install(_: StepOptions) -> FnResult<()> {
+            Ok(())
+        }
+        fn settings(o: Value) -> FnResult<Value> {
+            Ok(o)
+        }
+        fn pong(_: PingOptions) -> FnResult<PingResponse> {
+            Ok(PingResponse {
+                status_code: 200,
+                errors: Vec::new(),
+            })
+        }
+        let mut plugin = Plugin::default();
+        plugin
+            .hook("upper", upper)
+            .hook("named", named)
+            .installer("install", install)
+            .setting("settings", settings)
+            .wrapper("ping", pong)
+            .utility("closure", |o: PostAggregateOptions| -> FnResult<()> {
+                drop(o);
+                Ok(())
+            });
+        let kinds: Vec<_> = plugin.entries.iter().map(|e| e.function.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                Kind::PreMap,
+                Kind::PreMap,
+                Kind::Step,
+                Kind::Json,
+                Kind::Ping,
+                Kind::PostAggregate
+            ]
+        );
+    }
+
+    #[test]
+    fn one_function_serves_a_group_and_the_root_without_being_built_twice() {
+        let upper_fn = pre_map(upper);
+        let mut plugin = Plugin::default();
+        plugin
+            .hook("upper", upper_fn.clone())
+            .root("upper", upper_fn);
+        for group in [Group::Hooks, Group::Root] {
+            let function = plugin
+                .find(&wit::FunctionId {
+                    group,
+                    name: "upper".into(),
+                })
+                .unwrap();
+            let Handler::PreMap(handler) = &function.handler else {
+                panic!("not a preMap handler");
+            };
+            let results = handler(hooks::PreMapOptions {
+                data: vec![r#"{"name":"ada"}"#.into()],
+                context: context("{}"),
+            })
+            .unwrap();
+            assert_eq!(results[0].data.as_deref(), Some(r#"{"name":"ADA"}"#));
+        }
     }
 
     #[test]

@@ -285,27 +285,26 @@ fn summarize(options: Value) -> FnResult<Value> {
     Ok(json!({ "count": records.len(), "total": total }))
 }
 
+/// Each function's kind is inferred from its options type (see `IntoFunction`), and
+/// `summarize` serves both as a utility and at the module root from one registration value.
 fn register(plugin: &mut Plugin) {
     plugin
-        .hook("preSavePageDedupe", pre_save_page(pre_save_page_dedupe))
-        .hook("preMapPhones", pre_map(pre_map_phones))
-        .hook("postMapDefaults", post_map(post_map_defaults))
-        .hook("postSubmitEnrich", post_submit(post_submit_enrich))
-        .hook(
-            "postResponseMapIds",
-            post_response_map(post_response_map_ids),
-        )
-        .hook("postAggregateCheck", post_aggregate(post_aggregate_check))
-        .wrapper("pingApiKey", ping(ping_api_key))
-        .wrapper("exportContacts", export(export_contacts))
-        .wrapper("importContacts", import(import_contacts))
-        .installer("installStep", step(install_step))
-        .installer("updateIntegration", update(update_integration))
-        .installer("initChildIntegration", init_child(init_child_integration))
-        .installer("changeEditionLimits", change_edition(change_edition_limits))
-        .setting("formInitBasic", form_init(form_init_basic))
-        .setting("preSaveTrim", pre_save(pre_save_trim))
-        .utility("summarize", json(summarize));
+        .hook("preSavePageDedupe", pre_save_page_dedupe)
+        .hook("preMapPhones", pre_map_phones)
+        .hook("postMapDefaults", post_map_defaults)
+        .hook("postSubmitEnrich", post_submit_enrich)
+        .hook("postResponseMapIds", post_response_map_ids)
+        .hook("postAggregateCheck", post_aggregate_check)
+        .wrapper("pingApiKey", ping_api_key)
+        .wrapper("exportContacts", export_contacts)
+        .wrapper("importContacts", import_contacts)
+        .installer("installStep", install_step)
+        .installer("updateIntegration", update_integration)
+        .installer("initChildIntegration", init_child_integration)
+        .installer("changeEditionLimits", change_edition_limits)
+        .setting("formInitBasic", form_init_basic)
+        .setting("preSaveTrim", pre_save_trim)
+        .utility("summarize", summarize);
 }
 
 extension_sdk::plugin!(register);

@@ -17,8 +17,9 @@ fn pre_map_upper(options: PreMapOptions) -> FnResult<Vec<MapResult>> {
         .collect())
 }
 
+/// The kind (preMap) is inferred from the function's options type.
 fn register(plugin: &mut Plugin) {
-    plugin.hook("preMapUpper", pre_map(pre_map_upper));
+    plugin.hook("preMapUpper", pre_map_upper);
 }
 
 extension_sdk::plugin!(register);
