@@ -10,6 +10,7 @@
 // `net`, `tls` and the like load as stubs that throw when called.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { bundle } from './bundle.mjs';
+import { witKinds } from './wit-kinds.mjs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -27,8 +28,10 @@ const output = resolve(valueOf('-o'));
 // For experiments only (BENCHMARKS.md): another runtime around the same module.
 const runtimePath = valueOf('--runtime') ? resolve(valueOf('--runtime')) : join(here, 'runtime.js');
 
+const witPath = join(here, '..', '..', 'wit');
 const { source, lines, files } = await bundle(input);
-const runtime = await readFile(runtimePath, 'utf8');
+const runtime = (await readFile(runtimePath, 'utf8'))
+  .split('/*__EXTENSION_KINDS__*/').join(JSON.stringify(await witKinds(witPath)));
 const [before, after] = runtime.split('/*__EXTENSION_MODULE__*/');
 // Stack traces name the author's files and lines: runtime.js maps the bundle's lines back.
 const table = { ...lines, offset: before.split('\n').length - 1 };
@@ -40,7 +43,7 @@ try {
   const started = Date.now();
   const { component } = await componentize({
     sourcePath,
-    witPath: join(here, '..', '..', 'wit'),
+    witPath,
     worldName: 'extension',
     // `fetch` goes out through wasi:http (the host checks every request against the
     // connector's network policy); modules export no HTTP handler, so no fetch-event.

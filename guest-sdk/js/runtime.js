@@ -136,24 +136,9 @@ function errorCode (code) {
 // A function may declare its kind (`hooks.preMapPhones.kind = 'preMap'`, ignored by Node):
 // the host then checks the options and the result against that kind's contract. Either way
 // the function gets the whole options object and its result crosses as JSON text.
-const KINDS = {
-  preSavePage: 'pre-save-page',
-  preMap: 'pre-map',
-  postMap: 'post-map',
-  postSubmit: 'post-submit',
-  postResponseMap: 'post-response-map',
-  postAggregate: 'post-aggregate',
-  ping: 'ping',
-  export: 'export',
-  import: 'import',
-  step: 'step',
-  formInit: 'form-init',
-  preSave: 'pre-save',
-  initChild: 'init-child',
-  update: 'update',
-  changeEdition: 'change-edition',
-  json: 'json'
-};
+// The names are the WIT's `enum kind` cases (build.mjs reads them from wit/types.wit) in
+// camelCase, as integrator.io spells them: `pre-map` is `preMap`.
+const KINDS = Object.fromEntries(/*__EXTENSION_KINDS__*/.map((k) => [k.replace(/-(.)/g, (_, c) => c.toUpperCase()), k]));
 
 function entry (name, group, fn) {
   const declared = fn.kind === undefined ? 'json' : fn.kind;

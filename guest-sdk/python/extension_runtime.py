@@ -31,25 +31,16 @@ GROUPS = {
     "utilities": types.Group_Utilities,
 }
 
-KINDS = {
-    "preSavePage": types.Kind.PRE_SAVE_PAGE,
-    "preMap": types.Kind.PRE_MAP,
-    "postMap": types.Kind.POST_MAP,
-    "postSubmit": types.Kind.POST_SUBMIT,
-    "postResponseMap": types.Kind.POST_RESPONSE_MAP,
-    "postAggregate": types.Kind.POST_AGGREGATE,
-    "ping": types.Kind.PING,
-    "export": types.Kind.EXPORT,
-    "import": types.Kind.IMPORT,
-    "step": types.Kind.STEP,
-    "formInit": types.Kind.FORM_INIT,
-    "preSave": types.Kind.PRE_SAVE,
-    "initChild": types.Kind.INIT_CHILD,
-    "update": types.Kind.UPDATE,
-    "changeEdition": types.Kind.CHANGE_EDITION,
-    "json": types.Kind.JSON,
-}
-assert set(KINDS) == set(extension.KINDS)
+
+def _camel(member):
+    first, *rest = member.lower().split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+# The kinds a function may declare: the WIT's `enum kind` cases (componentize-py generates
+# `types.Kind` from wit/types.wit at build time) in camelCase, as integrator.io spells them.
+KINDS = {_camel(k.name): k for k in types.Kind}
+
 
 def _code(code):
     """An error code for the wire: a number stays a number (as the JavaScript original's

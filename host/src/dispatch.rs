@@ -6,8 +6,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::envelope::Envelope;
 use crate::error::{ApiError, Violation};
-use crate::http::envelope::Envelope;
 use crate::js;
 use crate::registry::{Plugin, Snapshot};
 use crate::runtime::bindings::{Boundary, Group, Kind};

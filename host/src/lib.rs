@@ -4,11 +4,14 @@
 //!
 //! Layout:
 //! - [`config`]: command line, environment, defaults.
-//! - [`http`]: router, shared state, handlers, authentication, request body.
+//! - [`http`]: router, shared state, handlers, authentication.
+//! - [`envelope`]: the request body's top-level fields, as body-parser would see them.
+//! - [`fields`]: a JSON object's fields as slices of its text (envelope and `options`).
 //! - [`error`]: every wire error, in one enum and one table.
 //! - [`dispatch`]: `(diy | _connectorId, type, function)` → plugin and function.
 //! - [`egress`]: guests' outbound HTTP, checked against each plugin's network policy.
-//! - [`marshal`]: JSON `options` ⇄ typed WIT values; contract checks on results.
+//! - [`marshal`]: each kind's contract (one table), JSON `options` ⇄ typed WIT values, checks
+//!   on results.
 //! - [`runtime`]: the engine, its epoch ticker, limits, and one call's store and outcome.
 //! - [`registry`]: the plugins directory → the live set of plugins.
 //! - [`js`]: the JavaScript semantics the original protocol leaks (truthiness, `String(x)`).
@@ -18,7 +21,9 @@
 pub mod config;
 pub mod dispatch;
 pub mod egress;
+pub mod envelope;
 pub mod error;
+pub mod fields;
 pub mod http;
 pub mod js;
 pub mod marshal;

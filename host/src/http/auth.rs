@@ -67,7 +67,7 @@ pub fn token_matches(presented: Option<&str>, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::envelope::Envelope;
+    use crate::envelope::Envelope;
     use axum::http::HeaderValue;
 
     fn headers(auth: Option<&str>) -> HeaderMap {

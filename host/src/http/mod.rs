@@ -1,8 +1,8 @@
 //! The HTTP layer: the router (testable without a socket), shared state, and the protocol's
-//! routes. See `routes` for the handlers, `auth` for the token, `envelope` for the body.
+//! routes. See `routes` for the handlers, `auth` for the token (the body's envelope is
+//! [`crate::envelope`]).
 
 pub mod auth;
-pub mod envelope;
 pub mod listing;
 pub mod results;
 pub mod routes;

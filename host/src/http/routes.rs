@@ -12,9 +12,9 @@ use tracing::{Instrument, field};
 
 use super::AppState;
 use super::auth::{body_or_query_token, find_token, header_token, token_matches};
-use super::envelope::{Envelope, is_json_content_type};
 use super::results::{Held, HeldBody};
 use crate::dispatch;
+use crate::envelope::{Envelope, is_json_content_type};
 use crate::error::{ApiError, SandboxError};
 use crate::marshal::{self, kind_name, output};
 use crate::runtime::{Call, Tags};

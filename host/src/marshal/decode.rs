@@ -11,7 +11,7 @@
 //! [`Boundary::Json`]: crate::runtime::bindings::Boundary::Json
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
 use crate::runtime::bindings::{RecordError, hooks, wrappers};
@@ -30,10 +30,15 @@ fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_str(text).map_err(|err| err.to_string())
 }
 
-/// An array whose entries are decoded one by one, so an error names the entry.
+/// An array of entries, decoded in one pass; when that fails, again entry by entry, so the
+/// error names the entry.
 fn list<T: DeserializeOwned>(text: Option<&str>) -> Result<Vec<T>, String> {
-    let entries: Vec<Box<RawValue>> = parse(required(text, "an array")?)
-        .map_err(|err| format!("it must return an array ({err})"))?;
+    let text = required(text, "an array")?;
+    if let Ok(all) = parse(text) {
+        return Ok(all);
+    }
+    let entries: Vec<Box<RawValue>> =
+        parse(text).map_err(|err| format!("it must return an array ({err})"))?;
     entries
         .iter()
         .enumerate()
@@ -195,17 +200,23 @@ impl FromGuestJson for Vec<wrappers::ImportResponse> {
     }
 }
 
+/// One JSON value, checked, as its text.
+fn value(text: &str) -> Result<String, String> {
+    parse::<IgnoredAny>(text)?;
+    Ok(text.trim().to_string())
+}
+
 /// formInit / preSave / initChild: one JSON value.
 impl FromGuestJson for String {
     fn from_guest_json(text: Option<&str>) -> Result<Self, String> {
-        required(text, "a JSON value").map(str::to_string)
+        value(required(text, "a JSON value")?)
     }
 }
 
 /// step / update / changeEdition: a JSON value or nothing.
 impl FromGuestJson for Option<String> {
     fn from_guest_json(text: Option<&str>) -> Result<Self, String> {
-        Ok(text.map(str::to_string))
+        text.map(value).transpose()
     }
 }
 

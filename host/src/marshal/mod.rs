@@ -1,45 +1,30 @@
 //! JSON `options` ⇄ typed WIT values, and contract checks on results.
 //!
-//! Each kind takes its documented fields from `options` (see [`fields`]), calls its typed
-//! export, checks the result against the contract (e.g. preMap returns exactly one entry per
-//! record) and writes the JSON the caller receives (see [`output`]). `Ok(None)` means the
+//! Each kind's facts live in one place, [`contract`]: the documented fields it takes from
+//! `options` (see [`crate::fields`]), its typed export, the records its result must match
+//! (e.g. preMap returns exactly one entry per record) and the JSON the caller receives (see
+//! [`output`]); [`invoke`] runs any of them on either boundary. `Ok(None)` means the
 //! function returned nothing: the caller gets an empty 200.
 
+pub mod contract;
 pub mod decode;
-pub mod fields;
 pub mod output;
 
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::dispatch::Target;
 use crate::error::{ApiError, Code};
+use crate::fields::Fields;
 use crate::runtime::Call;
-use crate::runtime::bindings::{
-    Boundary, ErrorCode, FnError, FunctionId, Kind, hooks, lifecycle, wrappers,
-};
+use crate::runtime::bindings::{Boundary, ErrorCode, FnError, FunctionId, Kind};
+use contract::{KindContract, Records, Returned};
 use decode::FromGuestJson;
-use fields::Fields;
+use output::Texts;
 
 /// The contract name of a kind, as integrator.io's documentation spells it.
 pub fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::PreSavePage => "preSavePage",
-        Kind::PreMap => "preMap",
-        Kind::PostMap => "postMap",
-        Kind::PostSubmit => "postSubmit",
-        Kind::PostResponseMap => "postResponseMap",
-        Kind::PostAggregate => "postAggregate",
-        Kind::Ping => "ping",
-        Kind::Export => "export",
-        Kind::Import => "import",
-        Kind::Step => "step",
-        Kind::FormInit => "formInit",
-        Kind::PreSave => "preSave",
-        Kind::InitChild => "initChild",
-        Kind::Update => "update",
-        Kind::ChangeEdition => "changeEdition",
-        Kind::Json => "json",
-    }
+    contract::contract(kind).name
 }
 
 /// How a boundary is named in listings.
@@ -57,9 +42,6 @@ fn function_error(err: FnError) -> ApiError {
     };
     ApiError::function(code, err.message)
 }
-
-/// What a guest export returned: the trap layer, then the function's own result.
-type Returned<T> = wasmtime::Result<Result<T, FnError>>;
 
 fn settle<T>(call: &mut Call, returned: Returned<T>) -> Result<T, ApiError> {
     call.finish(returned)?.map_err(function_error)
@@ -81,15 +63,27 @@ impl Ctx<'_> {
         })
     }
 
-    /// A list field the contract needs (its length is checked against the result).
-    fn required_list(&self, fields: &mut Fields<'_>, key: &str) -> Result<Vec<String>, ApiError> {
-        fields.list(key).ok_or_else(|| {
-            ApiError::InvalidOptions(format!(
-                "options.{key} must be an array for the {} function {:?}.",
-                kind_name(self.target.kind),
-                self.target.name
-            ))
-        })
+    /// The records list the kind requires, taken from the fields (typed boundary).
+    fn take_records(&self, fields: &mut Fields<'_>, key: &str) -> Result<Vec<String>, ApiError> {
+        fields.list(key).ok_or_else(|| self.not_a_list(key))
+    }
+
+    /// How many records the list the kind requires holds, without copying them (JSON
+    /// boundary: the guest receives `options` as it came).
+    fn count_records(&self, fields: &Fields<'_>, key: &str) -> Result<usize, ApiError> {
+        fields
+            .peek(key)
+            .and_then(|raw| serde_json::from_str::<Vec<IgnoredAny>>(raw.get()).ok())
+            .map(|items| items.len())
+            .ok_or_else(|| self.not_a_list(key))
+    }
+
+    fn not_a_list(&self, key: &str) -> ApiError {
+        ApiError::InvalidOptions(format!(
+            "options.{key} must be an array for the {} function {:?}.",
+            kind_name(self.target.kind),
+            self.target.name
+        ))
     }
 
     /// Calls `plugin.invoke` with the whole `options`: the JSON text it returns, if any.
@@ -101,6 +95,7 @@ impl Ctx<'_> {
         let r = call
             .bindings
             .integrator_extension_plugin()
+            // The bindings take the WIT `json` alias as `&String`: one memcpy of the text.
             .call_invoke(&mut call.store, &self.id, &options.get().to_string())
             .await;
         settle(call, r)
@@ -138,25 +133,46 @@ impl Ctx<'_> {
             self.target.name
         )))
     }
-}
 
-/// The typed result of a kind's call: through the kind's own export (`$export` of the
-/// `$interface` bindings, with the typed options `$o`), or through `plugin.invoke` and decoded
-/// from JSON when the function takes the JSON boundary.
-macro_rules! call_kind {
-    ($cx:expr, $call:expr, $options:expr, $interface:ident . $export:ident ( $o:expr )) => {
-        match $cx.target.boundary {
-            Boundary::Json => $cx.via_json($call, $options).await?,
+    /// Runs a kind with a contract on the function's boundary.
+    async fn run<K: KindContract>(
+        &self,
+        call: &mut Call,
+        options: &RawValue,
+    ) -> Result<Option<String>, ApiError> {
+        let mut fields = self.fields(options)?;
+        let records = K::ROW.records;
+        let (result, expected, texts) = match self.target.boundary {
             Boundary::Typed => {
-                let r = $call
-                    .bindings
-                    .$interface()
-                    .$export(&mut $call.store, &$cx.id, $o)
-                    .await;
-                settle($call, r)?
+                let list = records
+                    .map(|r| self.take_records(&mut fields, r.field))
+                    .transpose()?;
+                let expected = list.as_ref().map(Vec::len);
+                let typed = K::options(fields, list);
+                let returned = K::call_typed(call, &self.id, &typed).await;
+                (settle(call, returned)?, expected, Texts::Unchecked)
             }
+            Boundary::Json => {
+                let expected = records
+                    .map(|r| self.count_records(&fields, r.field))
+                    .transpose()?;
+                drop(fields);
+                let result = self.via_json::<K::Result>(call, options).await?;
+                (result, expected, Texts::Checked)
+            }
+        };
+        if let (
+            Some(Records {
+                matched: Some(what),
+                ..
+            }),
+            Some(expected),
+        ) = (records, expected)
+        {
+            self.check_len(what, expected, K::result_len(&result))?;
         }
-    };
+        K::write(&result, texts)
+    }
 }
 
 /// Calls `target` with `options` on a live instance and returns the response body.
@@ -176,273 +192,22 @@ pub async fn invoke(
         Kind::Json => cx
             .invoke_json(call, options)
             .await?
-            .map(|text| output::value(&text))
+            .map(|text| output::value(&text, Texts::Unchecked))
             .transpose(),
-        Kind::PreSavePage => {
-            let mut f = cx.fields(options)?;
-            let o = hooks::PreSavePageOptions {
-                data: cx.required_list(&mut f, "data")?,
-                errors: f.list("errors").unwrap_or_default(),
-                files: f.list("files"),
-                retry_data: f.json("retryData"),
-                page_index: f.u64("pageIndex"),
-                last_export_date_time: f.string("lastExportDateTime"),
-                current_export_date_time: f.string("currentExportDateTime"),
-                context: f.context(),
-            };
-            let page = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_hooks.call_pre_save_page(&o)
-            );
-            output::pre_save_page(&page).map(Some)
-        }
-        Kind::PreMap => {
-            let mut f = cx.fields(options)?;
-            let o = hooks::PreMapOptions {
-                data: cx.required_list(&mut f, "data")?,
-                context: f.context(),
-            };
-            let results = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_hooks.call_pre_map(&o)
-            );
-            cx.check_len("records in options.data", o.data.len(), results.len())?;
-            output::map_results(&results).map(Some)
-        }
-        Kind::PostMap => {
-            let mut f = cx.fields(options)?;
-            let o = hooks::PostMapOptions {
-                pre_map_data: f.list("preMapData").unwrap_or_default(),
-                post_map_data: cx.required_list(&mut f, "postMapData")?,
-                context: f.context(),
-            };
-            let results = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_hooks.call_post_map(&o)
-            );
-            cx.check_len(
-                "records in options.postMapData",
-                o.post_map_data.len(),
-                results.len(),
-            )?;
-            output::map_results(&results).map(Some)
-        }
-        Kind::PostSubmit => {
-            let mut f = cx.fields(options)?;
-            let o = hooks::PostSubmitOptions {
-                pre_map_data: f.list("preMapData").unwrap_or_default(),
-                post_map_data: f.list("postMapData").unwrap_or_default(),
-                response_data: cx.required_list(&mut f, "responseData")?,
-                context: f.context(),
-            };
-            let results = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_hooks.call_post_submit(&o)
-            );
-            cx.check_len(
-                "responses in options.responseData",
-                o.response_data.len(),
-                results.len(),
-            )?;
-            output::list(&results).map(Some)
-        }
-        Kind::PostResponseMap => {
-            let mut f = cx.fields(options)?;
-            let o = hooks::PostResponseMapOptions {
-                post_response_map_data: cx.required_list(&mut f, "postResponseMapData")?,
-                response_data: f.list("responseData").unwrap_or_default(),
-                one_to_many: f.bool("oneToMany"),
-                path_to_many: f.string("pathToMany"),
-                context: f.context(),
-            };
-            let results = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_hooks.call_post_response_map(&o)
-            );
-            let expected = o.post_response_map_data.len();
-            cx.check_len(
-                "records in options.postResponseMapData",
-                expected,
-                results.len(),
-            )?;
-            output::list(&results).map(Some)
-        }
-        Kind::PostAggregate => {
-            let mut f = cx.fields(options)?;
-            let o = hooks::PostAggregateOptions {
-                post_aggregate_data: f.json("postAggregateData").unwrap_or_else(|| "{}".into()),
-                context: f.context(),
-            };
-            call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_hooks.call_post_aggregate(&o)
-            );
-            Ok(None)
-        }
-        Kind::Ping => {
-            let mut f = cx.fields(options)?;
-            let o = wrappers::PingOptions {
-                connection: f.json("connection"),
-                context: f.context(),
-            };
-            let pong = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_wrappers.call_ping(&o)
-            );
-            Ok(Some(output::ping(&pong)))
-        }
-        Kind::Export => {
-            let mut f = cx.fields(options)?;
-            let o = wrappers::ExportOptions {
-                connection: f.json("connection"),
-                type_: f.string("type"),
-                delta: f.json("delta"),
-                once: f.json("once"),
-                test: f.json("test"),
-                state: f.json("state"),
-                data: f.list("data"),
-                context: f.context(),
-            };
-            let page = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_wrappers.call_export(&o)
-            );
-            output::export(&page).map(Some)
-        }
-        Kind::Import => {
-            let mut f = cx.fields(options)?;
-            let o = wrappers::ImportOptions {
-                connection: f.json("connection"),
-                pre_map_data: f.list("preMapData").unwrap_or_default(),
-                post_map_data: cx.required_list(&mut f, "postMapData")?,
-                context: f.context(),
-            };
-            let results = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_wrappers.call_import(&o)
-            );
-            cx.check_len(
-                "records in options.postMapData",
-                o.post_map_data.len(),
-                results.len(),
-            )?;
-            Ok(Some(output::import(&results)))
-        }
-        Kind::Step => {
-            let mut f = cx.fields(options)?;
-            let o = lifecycle::StepOptions {
-                form_submission: f.json("formSubmission"),
-                resource: f.json("resource"),
-                parent_resource: f.json("parentResource"),
-                license: f.json("license"),
-                parent_license: f.json("parentLicense"),
-                context: f.context(),
-            };
-            let value: Option<String> = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_lifecycle.call_step(&o)
-            );
-            value.map(|text| output::value(&text)).transpose()
-        }
-        Kind::FormInit => {
-            let mut f = cx.fields(options)?;
-            let o = lifecycle::FormInitOptions {
-                resource: f.json("resource"),
-                parent_resource: f.json("parentResource"),
-                grandparent_resource: f.json("grandparentResource"),
-                license: f.json("license"),
-                parent_license: f.json("parentLicense"),
-                context: f.context(),
-            };
-            let value: String = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_lifecycle.call_form_init(&o)
-            );
-            output::value(&value).map(Some)
-        }
-        Kind::PreSave => {
-            let mut f = cx.fields(options)?;
-            let o = lifecycle::PreSaveOptions {
-                new_resource: f.json("newResource"),
-                old_resource: f.json("oldResource"),
-                context: f.context(),
-            };
-            let value: String = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_lifecycle.call_pre_save(&o)
-            );
-            output::value(&value).map(Some)
-        }
-        Kind::InitChild => {
-            let mut f = cx.fields(options)?;
-            let o = lifecycle::InitChildOptions {
-                parent_integration: f.json("parentIntegration"),
-                parent_license: f.json("parentLicense"),
-                context: f.context(),
-            };
-            let value: String = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_lifecycle.call_init_child(&o)
-            );
-            output::value(&value).map(Some)
-        }
-        Kind::Update => {
-            let mut f = cx.fields(options)?;
-            let o = lifecycle::UpdateOptions {
-                resource: f.json("resource"),
-                license: f.json("license"),
-                context: f.context(),
-            };
-            let value: Option<String> = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_lifecycle.call_update(&o)
-            );
-            value.map(|text| output::value(&text)).transpose()
-        }
-        Kind::ChangeEdition => {
-            let mut f = cx.fields(options)?;
-            let o = lifecycle::ChangeEditionOptions {
-                from_edition: f.json("fromEdition"),
-                to_edition: f.json("toEdition"),
-                integration: f.json("integration"),
-                license: f.json("license"),
-                context: f.context(),
-            };
-            let value: Option<String> = call_kind!(
-                cx,
-                call,
-                options,
-                integrator_extension_lifecycle.call_change_edition(&o)
-            );
-            value.map(|text| output::value(&text)).transpose()
-        }
+        Kind::PreSavePage => cx.run::<contract::PreSavePage>(call, options).await,
+        Kind::PreMap => cx.run::<contract::PreMap>(call, options).await,
+        Kind::PostMap => cx.run::<contract::PostMap>(call, options).await,
+        Kind::PostSubmit => cx.run::<contract::PostSubmit>(call, options).await,
+        Kind::PostResponseMap => cx.run::<contract::PostResponseMap>(call, options).await,
+        Kind::PostAggregate => cx.run::<contract::PostAggregate>(call, options).await,
+        Kind::Ping => cx.run::<contract::Ping>(call, options).await,
+        Kind::Export => cx.run::<contract::Export>(call, options).await,
+        Kind::Import => cx.run::<contract::Import>(call, options).await,
+        Kind::Step => cx.run::<contract::Step>(call, options).await,
+        Kind::FormInit => cx.run::<contract::FormInit>(call, options).await,
+        Kind::PreSave => cx.run::<contract::PreSave>(call, options).await,
+        Kind::InitChild => cx.run::<contract::InitChild>(call, options).await,
+        Kind::Update => cx.run::<contract::Update>(call, options).await,
+        Kind::ChangeEdition => cx.run::<contract::ChangeEdition>(call, options).await,
     }
 }

@@ -6,13 +6,30 @@ use serde::de::IgnoredAny;
 use crate::error::{ApiError, json_string};
 use crate::runtime::bindings::{RecordError, hooks, wrappers};
 
+/// Whether the guest JSON texts inside a result still need checking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Texts {
+    /// Typed boundary: each text is as the guest wrote it; check it is valid JSON.
+    Unchecked,
+    /// JSON boundary: the texts are slices the decoder already parsed; write them as they are.
+    Checked,
+}
+
 /// Builds one JSON response text.
-#[derive(Default)]
 pub struct Writer {
     out: String,
+    texts: Texts,
 }
 
 impl Writer {
+    /// A writer for a result whose guest texts are `texts`.
+    pub fn new(texts: Texts) -> Self {
+        Self {
+            out: String::new(),
+            texts,
+        }
+    }
+
     /// The text written.
     pub fn finish(self) -> String {
         self.out
@@ -24,9 +41,11 @@ impl Writer {
         self
     }
 
-    /// Appends a JSON text the guest returned, after checking it is valid JSON.
+    /// Appends a JSON text the guest returned, after checking it is valid JSON unless it was.
     pub fn raw(&mut self, text: &str) -> Result<&mut Self, ApiError> {
-        check_json(text)?;
+        if self.texts == Texts::Unchecked {
+            check_json(text)?;
+        }
         self.out.push_str(text.trim());
         Ok(self)
     }
@@ -90,8 +109,8 @@ pub fn check_json(text: &str) -> Result<(), ApiError> {
 }
 
 /// preMap/postMap results: `[{data, errors}…]`, `{}` for an ignored record.
-pub fn map_results(results: &[hooks::MapResult]) -> Result<String, ApiError> {
-    let mut w = Writer::default();
+pub fn map_results(results: &[hooks::MapResult], texts: Texts) -> Result<String, ApiError> {
+    let mut w = Writer::new(texts);
     w.push("[");
     for (i, r) in results.iter().enumerate() {
         if i > 0 {
@@ -111,8 +130,8 @@ pub fn map_results(results: &[hooks::MapResult]) -> Result<String, ApiError> {
 }
 
 /// preSavePage result: `{data, errors, abort, newErrorsAndRetryData}`.
-pub fn pre_save_page(r: &hooks::PreSavePageResponse) -> Result<String, ApiError> {
-    let mut w = Writer::default();
+pub fn pre_save_page(r: &hooks::PreSavePageResponse, texts: Texts) -> Result<String, ApiError> {
+    let mut w = Writer::new(texts);
     w.push("{").key("data").raw_list(&r.data)?;
     w.key("errors").raw_list(&r.errors)?;
     w.key("abort").push(if r.abort { "true" } else { "false" });
@@ -124,7 +143,7 @@ pub fn pre_save_page(r: &hooks::PreSavePageResponse) -> Result<String, ApiError>
 
 /// ping result: `{statusCode, errors?}`.
 pub fn ping(r: &wrappers::PingResponse) -> String {
-    let mut w = Writer::default();
+    let mut w = Writer::new(Texts::Checked);
     w.push("{")
         .key("statusCode")
         .push(&r.status_code.to_string());
@@ -136,8 +155,8 @@ pub fn ping(r: &wrappers::PingResponse) -> String {
 }
 
 /// export result: `{connectionOffline?, data, errors?, lastPage, state?}`.
-pub fn export(r: &wrappers::ExportResponse) -> Result<String, ApiError> {
-    let mut w = Writer::default();
+pub fn export(r: &wrappers::ExportResponse, texts: Texts) -> Result<String, ApiError> {
+    let mut w = Writer::new(texts);
     w.push("{");
     if let Some(offline) = r.connection_offline {
         w.key("connectionOffline")
@@ -158,7 +177,7 @@ pub fn export(r: &wrappers::ExportResponse) -> Result<String, ApiError> {
 
 /// import result: `[{statusCode, id?, ignored?, errors?}…]`.
 pub fn import(responses: &[wrappers::ImportResponse]) -> String {
-    let mut w = Writer::default();
+    let mut w = Writer::new(Texts::Checked);
     w.push("[");
     for (i, r) in responses.iter().enumerate() {
         if i > 0 {
@@ -184,15 +203,17 @@ pub fn import(responses: &[wrappers::ImportResponse]) -> String {
 }
 
 /// A list of guest JSON texts as one array.
-pub fn list(items: &[String]) -> Result<String, ApiError> {
-    let mut w = Writer::default();
+pub fn list(items: &[String], texts: Texts) -> Result<String, ApiError> {
+    let mut w = Writer::new(texts);
     w.raw_list(items)?;
     Ok(w.finish())
 }
 
 /// One guest JSON text.
-pub fn value(text: &str) -> Result<String, ApiError> {
-    check_json(text)?;
+pub fn value(text: &str, texts: Texts) -> Result<String, ApiError> {
+    if texts == Texts::Unchecked {
+        check_json(text)?;
+    }
     Ok(text.trim().to_string())
 }
 
@@ -293,10 +314,13 @@ mod tests {
     #[test]
     fn invalid_guest_json_is_not_serializable() {
         assert!(matches!(
-            value("{\"a\":"),
+            value("{\"a\":", Texts::Unchecked),
             Err(ApiError::NotSerializable(_))
         ));
-        assert!(matches!(value("1 2"), Err(ApiError::NotSerializable(_))));
-        assert_eq!(value(" [1] ").unwrap(), "[1]");
+        assert!(matches!(
+            value("1 2", Texts::Unchecked),
+            Err(ApiError::NotSerializable(_))
+        ));
+        assert_eq!(value(" [1] ", Texts::Unchecked).unwrap(), "[1]");
     }
 }

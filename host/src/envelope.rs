@@ -12,7 +12,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
-use crate::marshal::fields::Fields;
+use crate::fields::Fields;
 
 /// The top-level fields of the request body.
 pub struct Envelope<'a> {
