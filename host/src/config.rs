@@ -48,6 +48,35 @@ pub enum Command {
     Build(BuildArgs),
     /// Scaffold a plugin project that builds with one command and passes its own test.
     New(NewArgs),
+    /// Serve the plugins of a directory as an AWS Lambda function (custom runtime: run it as
+    /// the `bootstrap` of a `provided.al2023` function).
+    Lambda(LambdaArgs),
+}
+
+/// `extension-host lambda`.
+#[derive(Debug, clap::Args)]
+pub struct LambdaArgs {
+    /// Directory holding `diy.wasm` or `<_connectorId>.wasm` modules (and optional
+    /// `<id>.toml` settings beside them) [default: `plugins` beside the executable, as a
+    /// deployment zip lays it out].
+    #[arg(long, env = "PLUGINS_DIR")]
+    pub plugins: Option<PathBuf>,
+    /// A TOML file with host settings and default limits, as for `serve`.
+    #[arg(long, env = "EXTENSION_HOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Compile-cache directory [default: `/tmp/extension-host-cache`: Lambda's only writable
+    /// directory].
+    #[arg(long, env = "CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not cache compiled plugins on disk.
+    #[arg(long, env = "NO_CACHE")]
+    pub no_cache: bool,
+    /// Wasm stack limit in bytes, for every plugin [default: 524288].
+    #[arg(long, env = "MAX_STACK_BYTES")]
+    pub max_stack_bytes: Option<usize>,
+    /// Default limits of every call (a connector's settings file overrides them).
+    #[command(flatten)]
+    pub limits: LimitOverrides,
 }
 
 /// `extension-host build`.
@@ -277,6 +306,30 @@ impl ServeConfig {
             .unwrap_or(self.max_stack_bytes);
         self.limits = self.limits.with(&file.limits).with(limit_flags);
         self.network = file.network.clone();
+    }
+
+    /// The configuration of `extension-host lambda`: no token (IAM guards the invoke), no
+    /// watching (a deployment never changes), the cache in `/tmp`.
+    pub fn for_lambda(args: &LambdaArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        let plugins = match &args.plugins {
+            Some(dir) => dir.clone(),
+            None => std::env::current_exe()
+                .context("locating the executable")?
+                .with_file_name("plugins"),
+        };
+        let mut config = Self::new(plugins, "");
+        config.apply_call_settings(&file, &args.limits, args.max_stack_bytes);
+        config.reload_debounce = None;
+        config.cache_dir = match (&args.cache_dir, args.no_cache) {
+            (_, true) => None,
+            (Some(dir), false) => Some(dir.clone()),
+            (None, false) => Some(PathBuf::from("/tmp/extension-host-cache")),
+        };
+        Ok(config)
     }
 
     /// From the command line, over the config file, over the defaults.

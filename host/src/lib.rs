@@ -18,6 +18,7 @@
 //! - [`telemetry`]: log output.
 //! - [`tools`]: the author's commands (`call`, `inspect`): one module, no server.
 
+pub mod answer;
 pub mod config;
 pub mod dispatch;
 pub mod egress;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod fields;
 pub mod http;
 pub mod js;
+pub mod lambda;
 pub mod marshal;
 pub mod registry;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! `extension-host serve --plugins DIR --port PORT --system-token TOKEN`,
 //! `extension-host call OUT.wasm FUNCTION [--type TYPE] [--options FILE|-]`,
 //! `extension-host inspect OUT.wasm`, `extension-host build DIR -o OUT.wasm`,
-//! `extension-host new DIR --lang rust|js|python`.
+//! `extension-host new DIR --lang rust|js|python`, `extension-host lambda --plugins DIR`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,6 +31,13 @@ async fn main() -> ExitCode {
             eprintln!("created {}: {}", args.dir.display(), files.join(", "));
             ExitCode::SUCCESS
         }),
+        Command::Lambda(args) => {
+            host::telemetry::init();
+            match host::ServeConfig::for_lambda(&args) {
+                Ok(config) => host::lambda::run(config).await.map(|()| ExitCode::SUCCESS),
+                Err(err) => Err(err),
+            }
+        }
         Command::Inspect(args) => {
             host::telemetry::init_tools();
             host::tools::inspect(&args).await.map(|listing| {

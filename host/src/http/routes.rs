@@ -13,11 +13,8 @@ use tracing::{Instrument, field};
 use super::AppState;
 use super::auth::{body_or_query_token, find_token, header_token, token_matches};
 use super::results::{Held, HeldBody};
-use crate::dispatch;
 use crate::envelope::{Envelope, is_json_content_type};
 use crate::error::{ApiError, SandboxError};
-use crate::marshal::{self, kind_name, output};
-use crate::runtime::{Call, Tags};
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -177,44 +174,8 @@ async fn answer(
         return Err(ApiError::Unauthorized);
     }
     let envelope = Envelope::parse(body, is_json)?;
-
-    // The snapshot is held for the whole call: a reload never swaps a module mid-call.
-    let snapshot = state.registry.current();
-    let (target, options) = dispatch::resolve(&snapshot, &envelope)?;
-    let span = tracing::Span::current();
-    span.record("connector", &*target.plugin.id);
-    span.record("function", target.name.as_str());
-    span.record("kind", kind_name(target.kind));
-    let limits = &target.plugin.limits;
-    if body.len() as u64 > limits.max_request_bytes {
-        return Err(ApiError::BodyTooLarge(limits.max_request_bytes));
-    }
-    let max_size = output::MaxSize::from_request(envelope.value("maxResponseSize").as_ref());
-
-    let tags = Tags {
-        connector: target.plugin.id.clone(),
-        request_id,
-    };
-    let mut call = state
-        .runtime
-        .start(target.plugin.pre(), limits, tags, target.plugin.grants())
-        .await?;
-    let result = call
-        .within_deadline(async |call: &mut Call| marshal::invoke(call, &target, options).await)
-        .await;
-    span.record("fuel_used", call.fuel_used());
-    let body = result?;
-    if let Some(text) = &body {
-        output::check_size(text, &max_size)?;
-        if text.len() as u64 > limits.max_response_bytes {
-            return Err(ApiError::ResponseTooLarge(
-                limits.max_response_bytes.to_string(),
-            ));
-        }
-    }
-    // The instance is done: give back its slot and its memory before waiting for room.
-    let deadline = call.deadline();
-    drop(call);
+    let (body, deadline) =
+        crate::answer::answer(state, &envelope, body.len(), request_id, None).await?;
     let len = body.as_ref().map_or(0, String::len);
     let held = state.results.hold(len, deadline).await?;
     Ok((body, held))

@@ -1,0 +1,305 @@
+//! `extension-host lambda` driven through a local implementation of the Lambda Runtime API
+//! (next invocation, response, error), replaying lambda-integrator-extension's own cases:
+//! validation errors, the response size limit, a large request, a null payload.
+
+#![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, oneshot};
+
+/// What the function answered for one invocation.
+#[derive(Debug)]
+enum Outcome {
+    /// `POST …/response`: the payload.
+    Response(Value),
+    /// `POST …/error`: the error body (`errorMessage`, `errorType`).
+    Error(Value),
+}
+
+#[derive(Default)]
+struct Api {
+    queue: Mutex<VecDeque<(String, String, Bytes)>>,
+    queued: Notify,
+    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
+    init_errors: Mutex<Vec<Value>>,
+}
+
+/// A local Runtime API: invocations are queued by the test and handed out on `next`; the
+/// function's answers resolve the test's waiting futures.
+struct RuntimeApi {
+    api: Arc<Api>,
+    addr: std::net::SocketAddr,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+async fn next(State(api): State<Arc<Api>>) -> Response {
+    loop {
+        let notified = api.queued.notified();
+        if let Some((id, context, payload)) = api.queue.lock().unwrap().pop_front() {
+            let deadline = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                + Duration::from_secs(60);
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "lambda-runtime-aws-request-id",
+                HeaderValue::from_str(&id).unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-deadline-ms",
+                HeaderValue::from_str(&deadline.as_millis().to_string()).unwrap(),
+            );
+            headers.insert(
+                "lambda-runtime-invoked-function-arn",
+                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:ext"),
+            );
+            headers.insert(
+                "lambda-runtime-client-context",
+                HeaderValue::from_str(&context).unwrap(),
+            );
+            return (headers, payload).into_response();
+        }
+        notified.await;
+    }
+}
+
+async fn respond(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
+        let _ = tx.send(Outcome::Response(value));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn error(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
+        let _ = tx.send(Outcome::Error(value));
+    }
+    StatusCode::ACCEPTED
+}
+
+async fn init_error(State(api): State<Arc<Api>>, body: Bytes) -> StatusCode {
+    api.init_errors
+        .lock()
+        .unwrap()
+        .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+    StatusCode::ACCEPTED
+}
+
+impl RuntimeApi {
+    async fn start() -> Self {
+        let api = Arc::new(Api::default());
+        let app = Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(respond),
+            )
+            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            // Lambda takes responses of up to 6 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(6 * 1024 * 1024))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            api,
+            addr,
+            next_id: Default::default(),
+        }
+    }
+
+    /// Invokes the function with `payload` and the extension properties as client context.
+    async fn invoke(&self, properties: &Value, payload: &str) -> Outcome {
+        let id = format!(
+            "req-{}",
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let (tx, rx) = oneshot::channel();
+        self.api.waiting.lock().unwrap().insert(id.clone(), tx);
+        self.api.queue.lock().unwrap().push_back((
+            id,
+            properties.to_string(),
+            Bytes::from(payload.to_string()),
+        ));
+        self.api.queued.notify_one();
+        tokio::time::timeout(Duration::from_secs(120), rx)
+            .await
+            .expect("the function answers within two minutes")
+            .unwrap()
+    }
+}
+
+/// A child process killed when the test ends, passed or failed.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The host binary as a Lambda function on `plugins`, polling `api`.
+fn function(api: &RuntimeApi, plugins: &std::path::Path) -> Running {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_extension-host"))
+        .args(["lambda", "--no-cache", "--plugins"])
+        .arg(plugins)
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "ext")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+fn plugins(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, wasm) in files {
+        std::fs::copy(wasm, dir.path().join(name)).unwrap();
+    }
+    dir
+}
+
+/// The error payload's `errorMessage`, parsed: `{statusCode, errors}`.
+fn error_message(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Error(body) => {
+            serde_json::from_str(body["errorMessage"].as_str().unwrap()).unwrap()
+        }
+        other => panic!("expected a function error, got {other:?}"),
+    }
+}
+
+fn errors(code: &str, message: &str) -> Value {
+    json!({"statusCode": 422, "errors": [{"code": code, "message": message}]})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lambda_answers_as_lambda_integrator_extension_through_the_runtime_api() {
+    let api = RuntimeApi::start().await;
+    let dir = plugins(&[("diy.wasm", integration_tests::TEST_PROBE_WASM)]);
+    let _function = function(&api, dir.path());
+    let echo = |options: Value| {
+        (
+            json!({"diy": true, "type": "utility", "function": "echo"}),
+            options,
+        )
+    };
+
+    // Success: the function's result is the payload.
+    let (properties, options) = echo(json!({"key1": ["abc"], "bearerToken": "ott"}));
+    match api.invoke(&properties, &options.to_string()).await {
+        Outcome::Response(value) => assert_eq!(value, options),
+        other => panic!("expected a response, got {other:?}"),
+    }
+
+    // Validation errors, as the original words them.
+    let options = json!({"key1": ["abc"], "_importId": "56eae39e9a016a71a8a9c7e4"}).to_string();
+    let outcome = api
+        .invoke(&json!({"diy": true, "type": "hook"}), &options)
+        .await;
+    assert_eq!(
+        error_message(outcome),
+        errors(
+            "missing_required_field",
+            "Missing required field function in the extension options."
+        )
+    );
+    let outcome = api
+        .invoke(
+            &json!({"type": "hook", "function": "doSomething"}),
+            &options,
+        )
+        .await;
+    assert_eq!(
+        error_message(outcome),
+        errors(
+            "missing_required_field",
+            "Need to set either the diy or _connectorId field in extension options."
+        )
+    );
+    let outcome = api
+        .invoke(
+            &json!({"diy": true, "function": "doSomething", "type": "hook"}),
+            "null",
+        )
+        .await;
+    assert_eq!(
+        error_message(outcome),
+        errors(
+            "missing_required_field",
+            "Function options haven't been provided."
+        )
+    );
+
+    // The response size limit, counted as the original counts it.
+    let (mut properties, options) = echo(json!({"resp": ["abc", "abc"]}));
+    properties["maxResponseSize"] = json!(2);
+    let outcome = api.invoke(&properties, &options.to_string()).await;
+    assert_eq!(
+        error_message(outcome),
+        errors(
+            "response_size_exceeded",
+            "response stream exceeded limit of 2 bytes."
+        )
+    );
+
+    // A request far larger than body-parser's default 100 kb passes.
+    let (properties, options) = echo(json!({"key1": ["a".repeat(4_000_001)]}));
+    match api.invoke(&properties, &options.to_string()).await {
+        Outcome::Response(value) => assert_eq!(value["key1"][0].as_str().unwrap().len(), 4_000_001),
+        other => panic!("expected a response, got {other:?}"),
+    }
+
+    // A function's own error keeps its code and message.
+    let properties = json!({"diy": true, "type": "utility", "function": "fail"});
+    let outcome = api
+        .invoke(&properties, r#"{"code": 5, "message": "five"}"#)
+        .await;
+    assert_eq!(
+        error_message(outcome),
+        json!({"statusCode": 422, "errors": [{"message": "five", "code": 5}]})
+    );
+    assert!(api.api.init_errors.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lambda_without_a_diy_module_refuses_diy_calls_and_serves_connectors() {
+    let api = RuntimeApi::start().await;
+    let dir = plugins(&[("connector1.wasm", integration_tests::TEST_PROBE_WASM)]);
+    let _function = function(&api, dir.path());
+    let outcome = api
+        .invoke(
+            &json!({"type": "hook", "diy": true, "function": "doSomething"}),
+            "{}",
+        )
+        .await;
+    assert_eq!(
+        error_message(outcome),
+        errors(
+            "missing_required_field",
+            "DIY is not configured in the extension configuration."
+        )
+    );
+    let properties = json!({"_connectorId": "connector1", "type": "utility", "function": "echo"});
+    match api.invoke(&properties, r#"{"a":1}"#).await {
+        Outcome::Response(value) => assert_eq!(value, json!({"a": 1})),
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
