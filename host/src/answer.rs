@@ -3,7 +3,7 @@
 //! `maxResponseSize` and `max_response_bytes` checks).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::dispatch;
 use crate::envelope::Envelope;
@@ -65,6 +65,3 @@ pub async fn answer(
     // The instance is done: its slot and memory go back before the answer is written.
     Ok((body, call.deadline()))
 }
-
-/// Time kept back from a Lambda invocation's deadline to send the answer.
-pub const ANSWER_MARGIN: Duration = Duration::from_millis(100);

@@ -380,7 +380,12 @@ impl ApiError {
 
     /// The response body: `{"errors":[…]}`.
     pub fn body(&self) -> String {
-        let mut out = String::from(r#"{"errors":["#);
+        format!(r#"{{"errors":{}}}"#, self.errors_json())
+    }
+
+    /// The `errors` array of the body, as JSON text.
+    pub fn errors_json(&self) -> String {
+        let mut out = String::from("[");
         for (i, (order, code, message)) in self.entries().into_iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -396,7 +401,7 @@ impl ApiError {
                 }
             }
         }
-        out.push_str("]}");
+        out.push(']');
         out
     }
 }

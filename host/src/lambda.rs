@@ -14,21 +14,21 @@
 //! outlasts the invocation's remaining time (less [`ANSWER_MARGIN`]).
 //!
 //! `lambda_runtime` parses the client context into the AWS mobile SDK's shape, which has no
-//! room for top-level fields, so a layer in front of the handler moves the raw header into the
-//! event beside the payload.
+//! room for top-level fields, so a layer in front of the handler turns each invocation's body
+//! into the envelope the HTTP host would have received (the client context's fields with
+//! `options` = the payload), which the handler parses like a `POST /function` body.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lambda_runtime::tower::util::MapRequestLayer;
 use lambda_runtime::{Diagnostic, LambdaEvent, LambdaInvocation, Runtime, service_fn};
-use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use crate::ServeConfig;
-use crate::answer::{ANSWER_MARGIN, answer};
+use crate::answer::answer;
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::http::AppState;
@@ -36,49 +36,60 @@ use crate::http::AppState;
 /// The header the Runtime API carries the client context in (JSON text).
 const CLIENT_CONTEXT: &str = "lambda-runtime-client-context";
 
-/// What the handler receives: the layer's wrapping of one invocation.
-#[derive(Deserialize)]
-struct Invocation {
-    #[serde(rename = "clientContext")]
-    client_context: Box<RawValue>,
-    payload: Box<RawValue>,
-}
+/// Time kept back from an invocation's deadline to send the answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(100);
 
 /// Loads the plugins and serves invocations until the Runtime API goes away.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let state = crate::load(&config).await?;
-    let handler = service_fn(move |event: LambdaEvent<Invocation>| {
+    let handler = service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let state = state.clone();
         async move { invoke(&state, event).await }
     });
     Runtime::new(handler)
-        .layer(MapRequestLayer::new(wrap_client_context))
+        .layer(MapRequestLayer::new(to_envelope))
         .run()
         .await
         .map_err(|err| anyhow::anyhow!("the Lambda runtime stopped: {err}"))
 }
 
-/// `{"clientContext": <header or null>, "payload": <body or null>}` as the event's body.
-fn wrap_client_context(mut invocation: LambdaInvocation) -> LambdaInvocation {
-    let json_or_null = |text: &[u8]| match std::str::from_utf8(text) {
-        Ok(t) if serde_json::from_str::<IgnoredAny>(t).is_ok() => t.to_string(),
-        _ => "null".to_string(),
-    };
+/// The invocation's body becomes its envelope (see [`envelope_text`]).
+fn to_envelope(mut invocation: LambdaInvocation) -> LambdaInvocation {
     let context = invocation
         .parts
         .headers
         .get(CLIENT_CONTEXT)
-        .map_or_else(|| "null".to_string(), |v| json_or_null(v.as_bytes()));
-    let payload = json_or_null(&invocation.body);
-    invocation.body = format!(r#"{{"clientContext":{context},"payload":{payload}}}"#)
-        .into_bytes()
-        .into();
+        .map(|v| v.as_bytes());
+    invocation.body = envelope_text(context, &invocation.body).into_bytes().into();
     invocation
+}
+
+/// The request body the HTTP host would have received: the client context's fields (when it
+/// is a JSON object; otherwise none) with `options` = the payload (`null` when it is not JSON).
+fn envelope_text(context: Option<&[u8]>, payload: &[u8]) -> String {
+    let mut properties: serde_json::Map<String, serde_json::Value> = context
+        .and_then(|c| serde_json::from_slice(c).ok())
+        .unwrap_or_default();
+    properties.remove("options");
+    let payload = match std::str::from_utf8(payload) {
+        Ok(text) if serde_json::from_str::<IgnoredAny>(text).is_ok() => text,
+        _ => "null",
+    };
+    // The fields' object, reopened to append `options`: the payload is copied once.
+    let mut text = serde_json::Value::Object(properties).to_string();
+    text.pop();
+    if text.len() > 1 {
+        text.push(',');
+    }
+    text.push_str(r#""options":"#);
+    text.push_str(payload);
+    text.push('}');
+    text
 }
 
 async fn invoke(
     state: &AppState,
-    event: LambdaEvent<Invocation>,
+    event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Box<RawValue>, Diagnostic> {
     let request_id: Arc<str> = event.context.request_id.as_str().into();
     let span = tracing::info_span!(
@@ -94,7 +105,7 @@ async fn invoke(
 
 async fn respond(
     state: &AppState,
-    event: LambdaEvent<Invocation>,
+    event: LambdaEvent<Box<RawValue>>,
     request_id: Arc<str>,
 ) -> Result<Box<RawValue>, Diagnostic> {
     let deadline = Instant::now()
@@ -104,17 +115,11 @@ async fn respond(
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO)
             .saturating_sub(ANSWER_MARGIN);
-    let body = envelope_text(&event.payload);
     let outcome = async {
-        let envelope = Envelope::parse(body.as_bytes(), true)?;
-        answer(
-            state,
-            &envelope,
-            event.payload.payload.get().len(),
-            request_id,
-            Some(deadline),
-        )
-        .await
+        let envelope = Envelope::parse(event.payload.get().as_bytes(), true)?;
+        // The connector's `max_request_bytes` applies to the payload, as it arrived.
+        let payload_len = envelope.raw("options").map_or(0, |o| o.get().len());
+        answer(state, &envelope, payload_len, request_id, Some(deadline)).await
     }
     .await;
     match outcome {
@@ -131,28 +136,12 @@ async fn respond(
     }
 }
 
-/// The request body the HTTP host would have received: the client context's fields (an object;
-/// anything else has none) with `options` = the payload.
-fn envelope_text(invocation: &Invocation) -> String {
-    let mut properties: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(invocation.client_context.get()).unwrap_or_default();
-    properties.remove("options");
-    let fields = serde_json::Value::Object(properties).to_string();
-    let options = format!(r#""options":{}}}"#, invocation.payload.get());
-    if fields == "{}" {
-        format!("{{{options}")
-    } else {
-        format!("{},{options}", &fields[..fields.len() - 1])
-    }
-}
-
 /// A failure as lambda-integrator-extension reports it: the error payload's `errorMessage` is
 /// `JSON.stringify({statusCode: 422, errors})`.
 fn failure(err: &ApiError) -> Diagnostic {
-    let errors = err.body();
     Diagnostic {
         error_type: "ExtensionError".to_string(),
-        error_message: format!(r#"{{"statusCode":422,{}"#, &errors[1..]),
+        error_message: format!(r#"{{"statusCode":422,"errors":{}}}"#, err.errors_json()),
     }
 }
 
@@ -160,25 +149,18 @@ fn failure(err: &ApiError) -> Diagnostic {
 mod tests {
     use super::*;
 
-    fn invocation(context: &str, payload: &str) -> Invocation {
-        serde_json::from_str(&format!(
-            r#"{{"clientContext":{context},"payload":{payload}}}"#
-        ))
-        .unwrap()
-    }
-
     #[test]
     fn the_envelope_is_the_client_context_with_the_payload_as_options() {
-        let text = envelope_text(&invocation(
-            r#"{"diy":true,"function":"f","options":"dropped"}"#,
-            r#"{"a":[1]}"#,
-        ));
+        let text = envelope_text(
+            Some(br#"{"diy":true,"function":"f","options":"dropped"}"#),
+            br#"{"a":[1]}"#,
+        );
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             value,
             serde_json::json!({"diy": true, "function": "f", "options": {"a": [1]}})
         );
-        let text = envelope_text(&invocation("null", "null"));
+        let text = envelope_text(Some(b"null"), b"null");
         assert_eq!(text, r#"{"options":null}"#);
     }
 

@@ -18,7 +18,7 @@ use crate::error::{ApiError, Code};
 use crate::fields::Fields;
 use crate::runtime::Call;
 use crate::runtime::bindings::{Boundary, ErrorCode, FnError, FunctionId, Kind};
-use contract::{KindContract, Records, Returned};
+use contract::{KindContract, Returned};
 use decode::FromGuestJson;
 use output::Texts;
 
@@ -161,14 +161,7 @@ impl Ctx<'_> {
                 (result, expected, Texts::Checked)
             }
         };
-        if let (
-            Some(Records {
-                matched: Some(what),
-                ..
-            }),
-            Some(expected),
-        ) = (records, expected)
-        {
+        if let (Some(what), Some(expected)) = (records.and_then(|r| r.matched), expected) {
             self.check_len(what, expected, K::result_len(&result))?;
         }
         K::write(&result, texts)
