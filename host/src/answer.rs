@@ -24,7 +24,20 @@ pub async fn answer(
     deadline: Option<Instant>,
 ) -> Result<(Option<String>, Instant), ApiError> {
     // The snapshot is held for the whole call: a reload never swaps a module mid-call.
-    let snapshot = state.registry.current();
+    let mut snapshot = state.registry.current();
+    if let Some(id) = dispatch::requested_id(envelope).filter(|id| snapshot.loading.contains(id)) {
+        let wait = match deadline {
+            Some(deadline) => state
+                .load_wait
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => state.load_wait,
+        };
+        snapshot = state
+            .registry
+            .wait_for(&id, wait)
+            .await
+            .ok_or(ApiError::PluginLoading(id))?;
+    }
     let (target, options) = dispatch::resolve(&snapshot, envelope)?;
     let span = tracing::Span::current();
     span.record("connector", &*target.plugin.id);

@@ -20,6 +20,11 @@ use crate::runtime::limits::{LimitOverrides, Limits};
 /// what 2–16 cores can run at once.
 pub const DEFAULT_MAX_INSTANCES: u32 = 128;
 
+/// How long a call to a module that is still loading (compiling at start, or newly added)
+/// waits for it before answering `plugin_loading`: long enough for a typical compile on a busy
+/// host, short enough that a caller's own timeout does not fire first.
+pub const DEFAULT_LOAD_WAIT_MS: u64 = 10_000;
+
 /// The command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -51,6 +56,47 @@ pub enum Command {
     /// Serve the plugins of a directory as an AWS Lambda function (custom runtime: run it as
     /// the `bootstrap` of a `provided.al2023` function).
     Lambda(LambdaArgs),
+    /// Compile every module of a plugins directory ahead of time, for `serve --precompiled`
+    /// or the default compile cache.
+    Compile(CompileArgs),
+    /// Write the deployment zip of a Lambda function: bootstrap, plugins, precompiled code.
+    PackageLambda(PackageLambdaArgs),
+}
+
+/// `extension-host compile`.
+#[derive(Debug, clap::Args)]
+pub struct CompileArgs {
+    /// The plugins directory.
+    pub dir: PathBuf,
+    /// Where to write the artifacts [default: `<DIR>/.cache`, the compile cache `serve` uses
+    /// by default].
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// The host's config file (its `max_stack_bytes` is part of the engine configuration the
+    /// artifacts are checked against).
+    #[arg(long, env = "EXTENSION_HOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Wasm stack limit in bytes, as the host will run with [default: 524288].
+    #[arg(long, env = "MAX_STACK_BYTES")]
+    pub max_stack_bytes: Option<usize>,
+}
+
+/// `extension-host package-lambda`.
+#[derive(Debug, clap::Args)]
+pub struct PackageLambdaArgs {
+    /// The plugins directory to deploy.
+    #[arg(long)]
+    pub plugins: PathBuf,
+    /// The zip to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// A host config file to ship as `extension-host.toml` (the bootstrap reads it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The executable to ship as `bootstrap` [default: this one]. It must be the same build
+    /// as this one, or the precompiled code is ignored (and compiled at cold start).
+    #[arg(long)]
+    pub bootstrap: Option<PathBuf>,
 }
 
 /// `extension-host lambda`.
@@ -61,7 +107,8 @@ pub struct LambdaArgs {
     /// deployment zip lays it out].
     #[arg(long, env = "PLUGINS_DIR")]
     pub plugins: Option<PathBuf>,
-    /// A TOML file with host settings and default limits, as for `serve`.
+    /// A TOML file with host settings and default limits, as for `serve` [default:
+    /// `extension-host.toml` beside the executable, if it exists].
     #[arg(long, env = "EXTENSION_HOST_CONFIG")]
     pub config: Option<PathBuf>,
     /// Compile-cache directory [default: `/tmp/extension-host-cache`: Lambda's only writable
@@ -71,6 +118,10 @@ pub struct LambdaArgs {
     /// Do not cache compiled plugins on disk.
     #[arg(long, env = "NO_CACHE")]
     pub no_cache: bool,
+    /// Precompiled artifacts (`extension-host compile`) [default: `precompiled` beside the
+    /// executable, if it exists, as `package-lambda` lays it out].
+    #[arg(long, env = "PRECOMPILED_DIR")]
+    pub precompiled: Option<PathBuf>,
     /// Wasm stack limit in bytes, for every plugin [default: 524288].
     #[arg(long, env = "MAX_STACK_BYTES")]
     pub max_stack_bytes: Option<usize>,
@@ -202,6 +253,13 @@ pub struct ServeArgs {
     /// Memory for results in flight, shared by all calls, in bytes [default: 1073741824].
     #[arg(long, env = "MAX_RESULT_MEMORY_BYTES")]
     pub max_result_memory_bytes: Option<u64>,
+    /// A directory of precompiled artifacts written by `extension-host compile` with this
+    /// host's settings; trusted like the host's own binary (its machine code runs unsandboxed).
+    #[arg(long, env = "PRECOMPILED_DIR")]
+    pub precompiled: Option<PathBuf>,
+    /// How long a call to a module still loading waits for it, in ms [default: 10000].
+    #[arg(long, env = "LOAD_WAIT_MS")]
+    pub load_wait_ms: Option<u64>,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]
     pub limits: LimitOverrides,
@@ -225,6 +283,8 @@ pub struct FileConfig {
     pub idle_timeout_ms: Option<u64>,
     /// Memory for results in flight, in bytes.
     pub max_result_memory_bytes: Option<u64>,
+    /// How long a call to a module still loading waits for it, in ms.
+    pub load_wait_ms: Option<u64>,
     /// Default limits of every call.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -273,6 +333,10 @@ pub struct ServeConfig {
     pub network: NetworkSettings,
     /// Memory for results in flight, shared by all calls.
     pub max_result_memory_bytes: u64,
+    /// Operator-supplied precompiled artifacts (`extension-host compile`), read only.
+    pub precompiled_dir: Option<PathBuf>,
+    /// How long a call to a module that is still loading waits for it.
+    pub load_wait: Duration,
 }
 
 impl ServeConfig {
@@ -290,6 +354,8 @@ impl ServeConfig {
             connections: ConnectionSettings::default(),
             network: NetworkSettings::default(),
             max_result_memory_bytes: crate::http::results::DEFAULT_MAX_RESULT_MEMORY_BYTES,
+            precompiled_dir: None,
+            load_wait: Duration::from_millis(DEFAULT_LOAD_WAIT_MS),
         }
     }
 
@@ -311,17 +377,29 @@ impl ServeConfig {
     /// The configuration of `extension-host lambda`: no token (IAM guards the invoke), no
     /// watching (a deployment never changes), the cache in `/tmp`.
     pub fn for_lambda(args: &LambdaArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
+        let beside_exe = |name: &str| {
+            std::env::current_exe()
+                .context("locating the executable")
+                .map(|exe| exe.with_file_name(name))
+        };
+        let config_file = match &args.config {
+            Some(path) => Some(path.clone()),
+            None => Some(beside_exe(crate::tools::package::LAMBDA_CONFIG_FILE)?)
+                .filter(|path| path.is_file()),
+        };
+        let file = match &config_file {
             Some(path) => FileConfig::read(path)?,
             None => FileConfig::default(),
         };
         let plugins = match &args.plugins {
             Some(dir) => dir.clone(),
-            None => std::env::current_exe()
-                .context("locating the executable")?
-                .with_file_name("plugins"),
+            None => beside_exe("plugins")?,
         };
         let mut config = Self::new(plugins, "");
+        config.precompiled_dir = match &args.precompiled {
+            Some(dir) => Some(dir.clone()),
+            None => Some(beside_exe("precompiled")?).filter(|dir| dir.is_dir()),
+        };
         config.apply_call_settings(&file, &args.limits, args.max_stack_bytes);
         config.reload_debounce = None;
         config.cache_dir = match (&args.cache_dir, args.no_cache) {
@@ -379,6 +457,8 @@ impl ServeConfig {
         if args.no_watch {
             config.reload_debounce = None;
         }
+        config.precompiled_dir = args.precompiled.clone();
+        config.load_wait = ms(args.load_wait_ms, file.load_wait_ms, config.load_wait);
         Ok(config)
     }
 }

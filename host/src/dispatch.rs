@@ -37,6 +37,17 @@ fn group_name(ty: &Value) -> String {
     }
 }
 
+/// The plugin id the envelope asks for (`diy` or its `_connectorId`), as [`resolve`] reads it.
+pub fn requested_id(envelope: &Envelope<'_>) -> Option<String> {
+    if js::truthy(envelope.value("diy").as_ref()) {
+        return Some("diy".into());
+    }
+    envelope
+        .value("_connectorId")
+        .filter(|v| js::truthy(Some(v)))
+        .map(|id| js::to_js_string(&id))
+}
+
 /// Validates the envelope and finds the function. Validation collects every violation that
 /// applies, in the original's order; group and function lookups follow.
 pub fn resolve<'a>(

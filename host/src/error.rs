@@ -195,6 +195,10 @@ pub enum ApiError {
     /// The body did not arrive within the body-read timeout.
     #[error("body not received within {0:?}")]
     BodyReadTimeout(std::time::Duration),
+    /// The module serving this id is still loading (found at start or newly added, no earlier
+    /// version serving) and did not finish within the load wait.
+    #[error("plugin {0} still loading")]
+    PluginLoading(String),
     /// No such route.
     #[error("no such route")]
     NotFound,
@@ -286,7 +290,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Sandbox(SandboxError::ConnectorBusy { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Sandbox(SandboxError::HostBusy { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Sandbox(SandboxError::HostBusy { .. }) | ApiError::PluginLoading(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -369,6 +375,13 @@ impl ApiError {
                     limit.as_millis()
                 ),
             ),
+            ApiError::PluginLoading(id) => one(
+                MessageFirst,
+                "plugin_loading",
+                format!(
+                    "The module serving {id} is still loading (compiling after a start or a change); try again shortly."
+                ),
+            ),
             ApiError::NotFound => one(CodeFirst, "not_found", "No such route.".into()),
             ApiError::MethodNotAllowed => one(
                 CodeFirst,
@@ -427,6 +440,11 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("invalid system token"),
             );
+        }
+        if matches!(self, ApiError::PluginLoading(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
         response
     }

@@ -44,32 +44,61 @@ use tokio::net::TcpListener;
 pub use config::ServeConfig;
 
 /// The runtime and the plugins of `config.plugins_dir`, loaded once (no watching), as the
-/// state the protocol's handlers serve from: what `serve` and the author tools share.
+/// state the protocol's handlers serve from: what the author tools and Lambda share. Returns
+/// once every module has loaded or failed.
 pub async fn load(config: &ServeConfig) -> anyhow::Result<http::AppState> {
+    let runtime = runtime_for(config)?;
+    let registry = registry::Registry::load(runtime.clone(), registry_config(config)).await?;
+    Ok(app_state(config, Arc::new(registry), runtime))
+}
+
+/// The state `serve` serves from before any module has loaded: the modules of
+/// `config.plugins_dir` are found, and each is `loading` until [`registry::Registry::start`].
+pub fn prepare(config: &ServeConfig) -> anyhow::Result<http::AppState> {
+    let runtime = runtime_for(config)?;
+    let registry = registry::Registry::new(runtime.clone(), registry_config(config))?;
+    Ok(app_state(config, Arc::new(registry), runtime))
+}
+
+fn runtime_for(config: &ServeConfig) -> anyhow::Result<Arc<runtime::Runtime>> {
     let engine = runtime::engine::EngineOptions::new(config.max_instances, config.max_stack_bytes);
-    let runtime = Arc::new(runtime::Runtime::new(engine)?);
-    let registry_config = registry::RegistryConfig {
+    Ok(Arc::new(runtime::Runtime::new(engine)?))
+}
+
+fn registry_config(config: &ServeConfig) -> registry::RegistryConfig {
+    registry::RegistryConfig {
         dir: config.plugins_dir.clone(),
         limits: config.limits.clone(),
         network: config.network.clone(),
         cache_dir: config.cache_dir.clone(),
-    };
-    let registry = Arc::new(registry::Registry::load(runtime.clone(), registry_config).await?);
+        precompiled_dir: config.precompiled_dir.clone(),
+    }
+}
+
+fn app_state(
+    config: &ServeConfig,
+    registry: Arc<registry::Registry>,
+    runtime: Arc<runtime::Runtime>,
+) -> http::AppState {
     let mut state = http::AppState::new(registry, runtime, &config.system_token, &config.limits);
     state.body_read_timeout = config.connections.body_read_timeout;
     state.results = http::results::ResultBudget::new(config.max_result_memory_bytes);
-    Ok(state)
+    state.load_wait = config.load_wait;
+    state
 }
 
-/// Loads the plugins of `config.plugins_dir`, watches it for changes, and serves the protocol on
-/// `listener` until `shutdown` resolves; then stops accepting, answers 503 on the probes, and
+/// Serves the protocol on `listener` at once while the plugins of `config.plugins_dir` load
+/// (calls to a module still loading wait for it, bounded by `load_wait`; `/readyz` answers 200
+/// once every module found at start has loaded or failed), watches the directory for changes,
+/// and serves until `shutdown` resolves; then stops accepting, answers 503 on the probes, and
 /// drains in-flight calls.
 pub async fn serve(
     listener: TcpListener,
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = load(&config).await?;
+    let state = prepare(&config)?;
+    let _loading = state.registry.start();
     let _watcher = match config.reload_debounce {
         Some(debounce) => Some(registry::watcher::watch(state.registry.clone(), debounce)?),
         None => None,

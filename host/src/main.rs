@@ -1,7 +1,9 @@
 //! `extension-host serve --plugins DIR --port PORT --system-token TOKEN`,
 //! `extension-host call OUT.wasm FUNCTION [--type TYPE] [--options FILE|-]`,
 //! `extension-host inspect OUT.wasm`, `extension-host build DIR -o OUT.wasm`,
-//! `extension-host new DIR --lang rust|js|python`, `extension-host lambda --plugins DIR`.
+//! `extension-host new DIR --lang rust|js|python`, `extension-host lambda --plugins DIR`,
+//! `extension-host compile DIR`, `extension-host package-lambda --plugins DIR -o FILE.zip`
+//! (run as `bootstrap` with no arguments, it is `lambda`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,7 +14,17 @@ use host::config::{CallArgs, Cli, Command, ServeArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A Lambda custom runtime starts `bootstrap` with no arguments: that is `lambda`.
+    let invoked_as_bootstrap = std::env::args_os().count() == 1
+        && std::env::args_os()
+            .next()
+            .map(std::path::PathBuf::from)
+            .is_some_and(|argv0| argv0.file_name().is_some_and(|n| n == "bootstrap"));
+    let cli = if invoked_as_bootstrap {
+        Cli::parse_from(["extension-host", "lambda"])
+    } else {
+        Cli::parse()
+    };
     let outcome = match cli.command {
         Command::Serve(args) => {
             host::telemetry::init();
@@ -37,6 +49,28 @@ async fn main() -> ExitCode {
                 Ok(config) => host::lambda::run(config).await.map(|()| ExitCode::SUCCESS),
                 Err(err) => Err(err),
             }
+        }
+        Command::Compile(args) => {
+            host::telemetry::init_tools();
+            host::tools::package::compile(&args).await.map(|compiled| {
+                for c in &compiled {
+                    eprintln!("{}: {}", c.id, c.artifact.display());
+                }
+                eprintln!("compiled {} modules", compiled.len());
+                ExitCode::SUCCESS
+            })
+        }
+        Command::PackageLambda(args) => {
+            host::telemetry::init_tools();
+            host::tools::package::package_lambda(&args)
+                .await
+                .map(|package| {
+                    for entry in &package.entries {
+                        eprintln!("  {entry}");
+                    }
+                    eprintln!("wrote {}", args.output.display());
+                    ExitCode::SUCCESS
+                })
         }
         Command::Inspect(args) => {
             host::telemetry::init_tools();

@@ -45,7 +45,13 @@ fn listing(snapshot: &Snapshot) -> Value {
         .iter()
         .map(|(file, f)| json!({"file": file, "reason": f.reason, "at": rfc3339(f.at)}))
         .collect();
-    json!({"mode": mode, "generation": snapshot.generation, "plugins": plugins, "failures": failures})
+    json!({
+        "mode": mode,
+        "generation": snapshot.generation,
+        "plugins": plugins,
+        "loading": snapshot.loading,
+        "failures": failures,
+    })
 }
 
 fn plugin(p: &Plugin, snapshot: &Snapshot) -> Value {

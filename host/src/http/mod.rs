@@ -37,6 +37,8 @@ pub struct AppState {
     pub connections: Arc<server::ConnectionCount>,
     /// How long a request body may take to arrive.
     pub body_read_timeout: std::time::Duration,
+    /// How long a call to a module still loading waits for it.
+    pub load_wait: std::time::Duration,
     /// Memory for results in flight, shared by every call.
     pub results: results::ResultBudget,
     next_id: Arc<AtomicU64>,
@@ -66,6 +68,7 @@ impl AppState {
             body_read_timeout: std::time::Duration::from_millis(
                 server::DEFAULT_BODY_READ_TIMEOUT_MS,
             ),
+            load_wait: std::time::Duration::from_millis(crate::config::DEFAULT_LOAD_WAIT_MS),
             next_id: Arc::new(AtomicU64::new(1)),
             boot: format!("{boot:x}").into(),
         }
@@ -88,7 +91,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(routes::health))
         .route("/healthCheck", get(routes::health))
         .route("/livez", get(routes::probe))
-        .route("/readyz", get(routes::probe))
+        .route("/readyz", get(routes::ready))
         .route("/function", post(routes::function))
         .route("/plugins", get(listing::list))
         .route("/openConnections", get(routes::open_connections))

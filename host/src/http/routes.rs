@@ -27,7 +27,7 @@ pub async fn health() -> Response {
         .into_response()
 }
 
-/// `GET /livez` and `GET /readyz`: 200 while serving, 503 once shutdown has begun.
+/// `GET /livez`: 200 while serving, 503 once shutdown has begun.
 pub async fn probe(State(state): State<AppState>) -> Response {
     let status = if state.shutting_down.load(Ordering::Relaxed) {
         StatusCode::SERVICE_UNAVAILABLE
@@ -35,6 +35,18 @@ pub async fn probe(State(state): State<AppState>) -> Response {
         StatusCode::OK
     };
     (status, status.canonical_reason().unwrap_or_default()).into_response()
+}
+
+/// `GET /readyz`: as `/livez`, and 503 until every module found at start has loaded or failed
+/// (a balancer sends traffic to a replica that serves every connector, not to one still
+/// compiling; modules added later do not make a serving replica unready).
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if !state.shutting_down.load(Ordering::Relaxed) && !state.registry.ready() {
+        let loading = state.registry.current().loading.len();
+        let text = format!("Loading: {loading} modules still loading");
+        return (StatusCode::SERVICE_UNAVAILABLE, text).into_response();
+    }
+    probe(State(state)).await
 }
 
 /// `GET /openConnections`, as express-integrator-extension serves it for rolling deploys:

@@ -11,19 +11,23 @@
 //! Requests hold the snapshot they started with, so in-flight calls finish on their version.
 
 pub mod cache;
+pub mod compile;
 mod plugin;
 pub mod watcher;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use sha2::{Digest, Sha256};
 
 pub use cache::CompileCache;
+pub use compile::Compiler;
 pub use plugin::{GroupKey, Module, Plugin, Source, group_key};
 
 use crate::egress::{NetworkPolicy, NetworkSettings};
@@ -62,7 +66,7 @@ struct Stamp {
 }
 
 /// An immutable view of the loaded plugins.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Snapshot {
     /// The DIY module, if `diy.wasm` is loaded.
     pub diy: Option<Arc<Plugin>>,
@@ -71,7 +75,10 @@ pub struct Snapshot {
     /// Module files that are refused or failed to load, by file name. A failed file whose
     /// previous version still serves appears both here and among the plugins.
     pub failures: BTreeMap<String, Failure>,
-    /// Increases with every reconcile.
+    /// Ids whose module was found but has not loaded yet (new, or found at start), with no
+    /// earlier version serving.
+    pub loading: BTreeSet<String>,
+    /// Increases with every published snapshot.
     pub generation: u64,
     stamps: HashMap<String, Stamp>,
 }
@@ -114,6 +121,8 @@ pub struct RegistryConfig {
     pub network: NetworkSettings,
     /// The compile-cache directory; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// Operator-supplied precompiled artifacts (`extension-host compile`), read only.
+    pub precompiled_dir: Option<PathBuf>,
 }
 
 /// The live set of plugins.
@@ -121,37 +130,65 @@ pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
     runtime: Arc<Runtime>,
     config: RegistryConfig,
-    cache: Option<CompileCache>,
+    compiler: Compiler,
     reconciling: tokio::sync::Mutex<()>,
+    /// The generation of the current snapshot, for calls waiting on a loading module.
+    published: tokio::sync::watch::Sender<u64>,
+    ready: tokio::sync::watch::Sender<bool>,
 }
 
+type OpenCache = fn(&Path, &wasmtime::Engine) -> anyhow::Result<CompileCache>;
+
 impl Registry {
-    /// Loads the plugins directory.
-    pub async fn load(runtime: Arc<Runtime>, config: RegistryConfig) -> anyhow::Result<Self> {
-        let cache = config.cache_dir.as_deref().and_then(|dir| {
-            match CompileCache::open(dir, &runtime.engine) {
-                Ok(cache) => Some(cache),
-                Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "compile cache disabled");
-                    None
-                }
-            }
-        });
-        let registry = Self {
-            current: RwLock::new(Arc::new(Snapshot::default())),
+    /// A registry for `config.dir` that has found its modules but loaded none: each is
+    /// `loading` until [`Registry::start`] (or a [`Registry::reconcile`]) loads it. Finding them
+    /// first means a call that arrives before its module has loaded waits for it instead of
+    /// hearing that the connector does not exist.
+    pub fn new(runtime: Arc<Runtime>, config: RegistryConfig) -> anyhow::Result<Self> {
+        let open = |dir: &Option<PathBuf>, what: &str, open: OpenCache| {
+            dir.as_deref()
+                .and_then(|dir| match open(dir, &runtime.engine) {
+                    Ok(cache) => Some(cache),
+                    Err(err) => {
+                        tracing::warn!(error = %format!("{err:#}"), "{what} not used");
+                        None
+                    }
+                })
+        };
+        let precompiled = open(
+            &config.precompiled_dir,
+            "precompiled artifacts",
+            CompileCache::open_read_only,
+        );
+        let cache = open(&config.cache_dir, "compile cache", CompileCache::open);
+        let modules = scan(&config.dir)?;
+        let has_diy = modules.iter().any(|(id, _)| id == "diy");
+        let loading = modules
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| !has_diy || id == "diy")
+            .collect();
+        let first = Snapshot {
+            loading,
+            ..Snapshot::default()
+        };
+        Ok(Self {
+            current: RwLock::new(Arc::new(first)),
             runtime,
             config,
-            cache,
+            compiler: Compiler::new(precompiled, cache),
             reconciling: tokio::sync::Mutex::new(()),
-        };
+            published: tokio::sync::watch::Sender::new(0),
+            ready: tokio::sync::watch::Sender::new(false),
+        })
+    }
+
+    /// Loads the plugins directory, returning once every module has loaded or failed.
+    pub async fn load(runtime: Arc<Runtime>, config: RegistryConfig) -> anyhow::Result<Self> {
+        let registry = Self::new(runtime, config)?;
         registry.reconcile().await?;
-        let snapshot = registry.current();
-        if snapshot.diy.is_none() && snapshot.connectors.is_empty() {
-            tracing::warn!(
-                dir = %registry.config.dir.display(),
-                "no plugin loaded: requests get configuration errors until a module is added"
-            );
-        }
+        registry.warn_if_empty();
+        registry.ready.send_replace(true);
         Ok(registry)
     }
 
@@ -175,7 +212,7 @@ impl Registry {
         let modules = scan(&self.config.dir)?;
         let has_diy = modules.iter().any(|(id, _)| id == "diy");
         let mut next = Snapshot {
-            generation: prev.generation + 1,
+            generation: prev.generation,
             ..Snapshot::default()
         };
         let by_hash: HashMap<String, Arc<Module>> = prev
@@ -229,13 +266,31 @@ impl Registry {
             }
             pending.push((id, path, file, stamp, previous));
         }
-        // Changed modules load concurrently: one slow module (a big compile, start-up code
-        // that runs to its deadline) never holds up the others.
-        let loads = pending.iter().map(|(id, path, _, stamp, previous)| {
-            self.load_one(id, path, stamp, previous.as_ref(), &by_hash)
-        });
-        let loaded = futures_util::future::join_all(loads).await;
-        for ((id, _, file, stamp, previous), result) in pending.into_iter().zip(loaded) {
+        // Changed modules load concurrently, and each one serves as soon as it is ready: one
+        // slow module (a big compile, start-up code that runs to its deadline) never holds up
+        // the others. Until then a changed module's previous version keeps serving, and a new
+        // one is `loading` (calls to it wait for it, bounded).
+        for (id, _, _, _, previous) in &pending {
+            match previous {
+                Some(previous) => next.keep(Some(previous.clone())),
+                None => {
+                    next.loading.insert(id.clone());
+                }
+            }
+        }
+        self.publish(&mut next);
+        let by_hash = &by_hash;
+        let mut loads: FuturesUnordered<_> = pending
+            .into_iter()
+            .map(|(id, path, file, stamp, previous)| async move {
+                let result = self
+                    .load_one(&id, &path, &stamp, previous.as_ref(), by_hash)
+                    .await;
+                (id, file, stamp, previous, result)
+            })
+            .collect();
+        while let Some((id, file, stamp, previous, result)) = loads.next().await {
+            next.loading.remove(&id);
             match result {
                 Ok(plugin) => {
                     if !previous.as_ref().is_some_and(|p| Arc::ptr_eq(p, &plugin)) {
@@ -253,6 +308,7 @@ impl Registry {
                             "{action}"
                         );
                     }
+                    next.failures.remove(&file);
                     next.keep(Some(plugin));
                     next.stamps.insert(file, stamp);
                 }
@@ -266,15 +322,78 @@ impl Registry {
                     tracing::error!(id, file, %reason, "refused plugin module: {keeps}");
                     next.failures
                         .insert(file.clone(), failure(&prev, &file, reason, Some(stamp)));
-                    next.keep(previous);
                 }
             }
+            self.publish(&mut next);
         }
         for gone in prev.plugins().filter(|p| next.plugin(&p.id).is_none()) {
             tracing::info!(id = &*gone.id, "unloaded plugin");
         }
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        self.publish(&mut next);
         Ok(())
+    }
+
+    /// Makes `next` the current snapshot (a copy: the reconcile goes on editing `next`) and
+    /// wakes the calls waiting for a module.
+    fn publish(&self, next: &mut Snapshot) {
+        next.generation += 1;
+        let snapshot = Arc::new(next.clone());
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = snapshot;
+        self.published.send_replace(next.generation);
+    }
+
+    /// The current snapshot once `id` is no longer loading (loaded, failed or gone), or `None`
+    /// if it still is after `within`.
+    pub async fn wait_for(&self, id: &str, within: Duration) -> Option<Arc<Snapshot>> {
+        let deadline = tokio::time::Instant::now() + within;
+        // Subscribed before looking, so a publish between the look and the wait is not missed.
+        let mut published = self.published.subscribe();
+        loop {
+            let snapshot = self.current();
+            if !snapshot.loading.contains(id) {
+                return Some(snapshot);
+            }
+            match tokio::time::timeout_at(deadline, published.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// Whether every module found at start has loaded or failed: what `/readyz` reports.
+    pub fn ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Loads the modules found by [`Registry::new`] in the background; [`Registry::ready`]
+    /// turns true when they have all loaded or failed.
+    pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            if let Err(err) = registry.reconcile().await {
+                tracing::error!(error = %format!("{err:#}"), "loading the plugins directory failed");
+            }
+            let snapshot = registry.current();
+            tracing::info!(
+                plugins = snapshot.plugins().count(),
+                failures = snapshot.failures.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "every module found at start has loaded or failed: ready"
+            );
+            registry.warn_if_empty();
+            registry.ready.send_replace(true);
+        })
+    }
+
+    fn warn_if_empty(&self) {
+        let snapshot = self.current();
+        if snapshot.diy.is_none() && snapshot.connectors.is_empty() {
+            tracing::warn!(
+                dir = %self.config.dir.display(),
+                "no plugin loaded: requests get configuration errors until a module is added"
+            );
+        }
     }
 
     async fn load_one(
@@ -313,7 +432,7 @@ impl Registry {
         let module = match by_hash.get(&hash) {
             Some(module) => module.clone(),
             None => Arc::new(
-                Module::load(&self.runtime, id, bytes, hash, &limits, self.cache.as_ref()).await?,
+                Module::load(&self.runtime, id, bytes, hash, &limits, &self.compiler).await?,
             ),
         };
         Ok(Arc::new(Plugin {

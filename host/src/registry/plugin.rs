@@ -8,9 +8,8 @@ use std::time::SystemTime;
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
-use wasmtime::component::Component;
 
-use super::cache::CompileCache;
+use super::compile::Compiler;
 use crate::egress::NetworkPolicy;
 use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
 use crate::runtime::limits::INSTANTIATE_TIMEOUT_MS;
@@ -45,6 +44,8 @@ pub enum Source {
     Compiled,
     /// Read from the on-disk compile cache.
     Cache,
+    /// Read from the operator's precompiled artifacts (`extension-host compile`).
+    Precompiled,
 }
 
 /// A compiled, linked and validated component, identified by the SHA-256 of its bytes.
@@ -72,24 +73,10 @@ impl Module {
         bytes: Vec<u8>,
         hash: String,
         limits: &Limits,
-        cache: Option<&CompileCache>,
+        compiler: &Compiler,
     ) -> anyhow::Result<Self> {
         let size = bytes.len() as u64;
-        let cached = cache.and_then(|c| c.load(&runtime.engine, &hash));
-        let (component, source) = match cached {
-            Some(component) => (component, Source::Cache),
-            None => {
-                let engine = runtime.engine.clone();
-                // Compiling is CPU-heavy: keep it off the async workers that serve requests.
-                let component =
-                    tokio::task::spawn_blocking(move || Component::new(&engine, &bytes))
-                        .await
-                        .context("the compile task failed")?
-                        .map_err(anyhow::Error::from)
-                        .context("not a valid WebAssembly component")?;
-                (component, Source::Compiled)
-            }
-        };
+        let (component, source) = compiler.component(&runtime.engine, &hash, bytes).await?;
         let instance_pre = runtime
             .linker
             .instantiate_pre(&component)
@@ -130,9 +117,7 @@ impl Module {
             .context("reading the plugin's manifest")?;
         let functions = index(&manifest)?;
         // Only a module that validated is worth caching.
-        if let (Some(cache), Source::Compiled) = (cache, source) {
-            cache.store(&hash, &component);
-        }
+        compiler.keep(&hash, &component, source);
         Ok(Self {
             hash,
             size,

@@ -4,6 +4,7 @@
 //! project into a checked component; `new` ([`scaffold`]) creates a project.
 
 pub mod build;
+pub mod package;
 pub mod scaffold;
 
 use std::io::Read as _;
