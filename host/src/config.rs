@@ -116,7 +116,7 @@ pub struct LambdaArgs {
     #[arg(long, env = "CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Do not cache compiled plugins on disk.
-    #[arg(long, env = "NO_CACHE")]
+    #[arg(long, env = "NO_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cache: bool,
     /// Precompiled artifacts (`extension-host compile`) [default: `precompiled` beside the
     /// executable, if it exists, as `package-lambda` lays it out].
@@ -230,13 +230,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Do not cache compiled plugins on disk.
-    #[arg(long, env = "NO_CACHE")]
+    #[arg(long, env = "NO_CACHE", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_cache: bool,
     /// Quiet period before a change in the plugins directory is loaded, in ms [default: 100].
     #[arg(long, env = "RELOAD_DEBOUNCE_MS")]
     pub reload_debounce_ms: Option<u64>,
     /// Load the plugins directory once at startup and never watch it.
-    #[arg(long, env = "NO_WATCH")]
+    #[arg(long, env = "NO_WATCH", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_watch: bool,
     /// Open connections at most [default: 4096].
     #[arg(long, env = "MAX_CONNECTIONS")]

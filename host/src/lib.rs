@@ -99,6 +99,17 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = prepare(&config)?;
     let _loading = state.registry.start();
+    serve_prepared(listener, &config, state, shutdown).await
+}
+
+/// [`serve`] from a [`prepare`]d state, whose modules load when someone calls
+/// [`registry::Registry::start`] (`serve` does at once).
+pub async fn serve_prepared(
+    listener: TcpListener,
+    config: &ServeConfig,
+    state: http::AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let _watcher = match config.reload_debounce {
         Some(debounce) => Some(registry::watcher::watch(state.registry.clone(), debounce)?),
         None => None,

@@ -303,3 +303,110 @@ async fn lambda_without_a_diy_module_refuses_diy_calls_and_serves_connectors() {
         other => panic!("expected a response, got {other:?}"),
     }
 }
+
+/// Extracts `zip` into `dir`, keeping each entry's Unix mode (the bootstrap is executable).
+fn unzip(zip: &std::path::Path, dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut names = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let path = dir.join(entry.enclosed_name().unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut out = std::fs::File::create(&path).unwrap();
+        std::io::copy(&mut entry, &mut out).unwrap();
+        if let Some(mode) = entry.unix_mode() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        names.push(entry.name().unwrap().to_string());
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_packaged_zip_bootstrap_serves_with_its_precompiled_code_through_the_runtime_api() {
+    let work = tempfile::tempdir().unwrap();
+    let source = plugins(&[
+        ("connector1.wasm", integration_tests::TEST_PROBE_WASM),
+        ("connector2.wasm", integration_tests::FLAT_EXAMPLE_WASM),
+    ]);
+    std::fs::write(
+        source.path().join("connector1.toml"),
+        "[limits]\ntimeout_ms = 20000\n",
+    )
+    .unwrap();
+    let config = work.path().join("host.toml");
+    std::fs::write(&config, "[limits]\nmax_memory_bytes = 134217728\n").unwrap();
+    let zip = work.path().join("function.zip");
+    let packaged = std::process::Command::new(env!("CARGO_BIN_EXE_extension-host"))
+        .args(["package-lambda", "--plugins"])
+        .arg(source.path())
+        .arg("-o")
+        .arg(&zip)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        packaged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&packaged.stderr)
+    );
+
+    // The task root as Lambda unpacks it; the bootstrap runs with no arguments, from there.
+    let root = work.path().join("task");
+    let names = unzip(&zip, &root);
+    assert_eq!(names[0], "bootstrap");
+    for expected in [
+        "extension-host.toml",
+        "plugins/connector1.wasm",
+        "plugins/connector1.toml",
+        "plugins/connector2.wasm",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("precompiled/") && n.ends_with(".cwasm"))
+            .count(),
+        2
+    );
+
+    let api = RuntimeApi::start().await;
+    let log = work.path().join("bootstrap.log");
+    let child = std::process::Command::new(root.join("bootstrap"))
+        .current_dir(&root)
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "ext")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("RUST_LOG", "info")
+        // No writable cache: everything it runs must come from the zip.
+        .env("NO_CACHE", "1")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _function = Running(child);
+    let properties = json!({"_connectorId": "connector1", "type": "utility", "function": "echo"});
+    match api.invoke(&properties, r#"{"a":1}"#).await {
+        Outcome::Response(value) => assert_eq!(value, json!({"a": 1})),
+        other => panic!("expected a response, got {other:?}"),
+    }
+    let properties = json!({"_connectorId": "connector2", "function": "greet"});
+    match api.invoke(&properties, r#"{"name":"zip"}"#).await {
+        Outcome::Response(value) => assert_eq!(value, json!({"greeting": "Hello, zip!"})),
+        other => panic!("expected a response, got {other:?}"),
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    let loaded: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("loaded plugin"))
+        .collect();
+    assert_eq!(loaded.len(), 2, "{log}");
+    assert!(loaded.iter().all(|l| l.contains("Precompiled")), "{log}");
+    assert!(api.api.init_errors.lock().unwrap().is_empty());
+}

@@ -85,6 +85,18 @@ impl TestServer {
         dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut host::ServeConfig),
     ) -> Self {
+        let (server, state) = Self::listen_in(dir, adjust).await;
+        let _loading = state.registry.start();
+        server.wait_ready().await;
+        server
+    }
+
+    /// Serves an existing plugins directory whose modules are found but not loaded: each is
+    /// `loading` until the test calls `state.registry.start()`.
+    pub async fn listen_in(
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut host::ServeConfig),
+    ) -> (Self, host::http::AppState) {
         let mut config = host::ServeConfig::new(dir.path(), TOKEN);
         // Small pools: many test servers run at once.
         config.max_instances = 8;
@@ -97,9 +109,16 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(host::serve(listener, config, async {
-            let _ = rx.await;
-        }));
+        let state = host::prepare(&config).expect("preparing the server");
+        let task = tokio::spawn({
+            let state = state.clone();
+            async move {
+                host::serve_prepared(listener, &config, state, async {
+                    let _ = rx.await;
+                })
+                .await
+            }
+        });
         let client = reqwest::Client::new();
         let server = Self {
             base,
@@ -108,11 +127,11 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
         };
-        server.wait_ready().await;
-        server
+        (server, state)
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
         // A cold compile of a JavaScript component takes tens of seconds in a debug build.
         for _ in 0..6000 {
             let ready = self
@@ -357,7 +376,7 @@ pub async fn load_plugin(
         std::fs::read(&path)?,
         path.display().to_string(),
         &limits,
-        None,
+        &host::registry::Compiler::new(None, None),
     )
     .await?;
     Ok(std::sync::Arc::new(host::registry::Plugin {

@@ -58,7 +58,10 @@ impl CompileCache {
     /// run native code in the host.
     pub fn open_read_only(dir: &Path, engine: &Engine) -> anyhow::Result<Self> {
         if !dir.is_dir() {
-            anyhow::bail!("precompiled artifacts: {} is not a directory", dir.display());
+            anyhow::bail!(
+                "precompiled artifacts: {} is not a directory",
+                dir.display()
+            );
         }
         Ok(Self {
             dir: dir.to_path_buf(),

@@ -59,7 +59,11 @@ impl Compiler {
         if let Some(component) = self.cache.as_ref().and_then(|c| c.load(engine, hash)) {
             return Ok((component, Source::Cache));
         }
-        let _slot = self.slots.acquire().await.context("the compiler is closed")?;
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .context("the compiler is closed")?;
         let component = compile(engine, bytes).await?;
         Ok((component, Source::Compiled))
     }

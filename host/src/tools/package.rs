@@ -113,8 +113,7 @@ pub async fn package_lambda(args: &PackageLambdaArgs) -> anyhow::Result<Package>
             .unix_permissions(mode)
             .large_file(std::fs::metadata(path)?.len() >= u64::from(u32::MAX));
         zip.start_file(name.as_str(), options)?;
-        let bytes =
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         zip.write_all(&bytes)?;
         entries.push(name);
         Ok(())
@@ -125,11 +124,22 @@ pub async fn package_lambda(args: &PackageLambdaArgs) -> anyhow::Result<Package>
     }
     for path in plugin_files(&args.plugins)? {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        add(format!("plugins/{}", name.unwrap_or_default()), &path, 0o644)?;
+        add(
+            format!("plugins/{}", name.unwrap_or_default()),
+            &path,
+            0o644,
+        )?;
     }
     for c in &compiled {
-        let name = c.artifact.file_name().map(|n| n.to_string_lossy().into_owned());
-        add(format!("precompiled/{}", name.unwrap_or_default()), &c.artifact, 0o644)?;
+        let name = c
+            .artifact
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        add(
+            format!("precompiled/{}", name.unwrap_or_default()),
+            &c.artifact,
+            0o644,
+        )?;
     }
     zip.finish().context("writing the zip")?;
     Ok(Package { entries })
