@@ -10,6 +10,7 @@ use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::marshal::{self, kind_name, output};
+use crate::metrics::CallRecord;
 use crate::runtime::{Call, Tags};
 
 /// Resolves and runs the envelope's function; the answer's body (`None`: an empty answer) and
@@ -22,6 +23,23 @@ pub async fn answer(
     body_len: usize,
     request_id: Arc<str>,
     deadline: Option<Instant>,
+) -> Result<(Option<String>, Instant), ApiError> {
+    let started = Instant::now();
+    let mut record = CallRecord::default();
+    let outcome = run(state, envelope, body_len, request_id, deadline, &mut record).await;
+    state
+        .metrics
+        .record_call(&record, &outcome, started.elapsed());
+    outcome
+}
+
+async fn run(
+    state: &AppState,
+    envelope: &Envelope<'_>,
+    body_len: usize,
+    request_id: Arc<str>,
+    deadline: Option<Instant>,
+    record: &mut CallRecord,
 ) -> Result<(Option<String>, Instant), ApiError> {
     // The snapshot is held for the whole call: a reload never swaps a module mid-call.
     let mut snapshot = state.registry.current();
@@ -39,6 +57,8 @@ pub async fn answer(
             .ok_or(ApiError::PluginLoading(id))?;
     }
     let (target, options) = dispatch::resolve(&snapshot, envelope)?;
+    record.connector = Some(target.plugin.id.clone());
+    record.function = Some(target.name.as_str().into());
     let span = tracing::Span::current();
     span.record("connector", &*target.plugin.id);
     span.record("function", target.name.as_str());
@@ -66,6 +86,7 @@ pub async fn answer(
         .within_deadline(async |call: &mut Call| marshal::invoke(call, &target, options).await)
         .await;
     span.record("fuel_used", call.fuel_used());
+    record.fuel = Some(call.fuel_used());
     let body = result?;
     if let Some(text) = &body {
         output::check_size(text, &max_size)?;

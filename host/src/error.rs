@@ -311,15 +311,40 @@ impl ApiError {
             .unwrap_or_default()
     }
 
+    /// The `code` of the first error on the wire as the host writes it, or `function_error`
+    /// for a function's own error (whose code is the function's, free text): a bounded set,
+    /// fit for a metric label.
+    pub fn metric_code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Invalid(violations) => violations
+                .first()
+                .map_or("missing_required_field", |v| v.wire().0),
+            ApiError::ObjectNotFound(_) => "object_not_found",
+            ApiError::InvalidFunction => "invalid_function",
+            ApiError::Function { .. } => "function_error",
+            ApiError::ResponseTooLarge(_) => "response_size_exceeded",
+            ApiError::NotSerializable(_) | ApiError::ContractBroken(_) => {
+                "invalid_extension_response"
+            }
+            ApiError::InvalidOptions(_) => "invalid_options",
+            ApiError::Sandbox(err) => err.code(),
+            ApiError::MalformedJson(_) => "invalid_json",
+            ApiError::BodyTooLarge(_) => "request_too_large",
+            ApiError::BodyReadTimeout(_) => "request_timeout",
+            ApiError::PluginLoading(_) => "plugin_loading",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+        }
+    }
+
     /// The error objects on the wire: (key order, code, message).
     fn entries(&self) -> Vec<(Order, Code, String)> {
         use Order::*;
         let one =
-            |order, code: &str, message: String| vec![(order, Code::Text(code.into()), message)];
+            |order, message: String| vec![(order, Code::Text(self.metric_code().into()), message)];
         match self {
-            ApiError::Unauthorized => {
-                one(CodeFirst, "unauthorized", "Invalid system token.".into())
-            }
+            ApiError::Unauthorized => one(CodeFirst, "Invalid system token.".into()),
             ApiError::Invalid(violations) => violations
                 .iter()
                 .map(|v| {
@@ -329,12 +354,10 @@ impl ApiError {
                 .collect(),
             ApiError::ObjectNotFound(ty) => one(
                 MessageFirst,
-                "object_not_found",
                 format!("The object {ty} doesn't exist in the module."),
             ),
             ApiError::InvalidFunction => one(
                 MessageFirst,
-                "invalid_function",
                 "The function passed in the extension options doesn't map to a function.".into(),
             ),
             ApiError::Function { code, message } => {
@@ -342,34 +365,25 @@ impl ApiError {
             }
             ApiError::ResponseTooLarge(limit) => one(
                 MessageFirst,
-                "response_size_exceeded",
                 format!("response stream exceeded limit of {limit} bytes."),
             ),
             ApiError::NotSerializable(_) => one(
                 MessageFirst,
-                "invalid_extension_response",
                 "Extension response is not serializable.".into(),
             ),
-            ApiError::ContractBroken(message) => {
-                one(MessageFirst, "invalid_extension_response", message.clone())
-            }
-            ApiError::InvalidOptions(message) => {
-                one(MessageFirst, "invalid_options", message.clone())
-            }
-            ApiError::Sandbox(err) => one(MessageFirst, err.code(), err.to_string()),
+            ApiError::ContractBroken(message) => one(MessageFirst, message.clone()),
+            ApiError::InvalidOptions(message) => one(MessageFirst, message.clone()),
+            ApiError::Sandbox(err) => one(MessageFirst, err.to_string()),
             ApiError::MalformedJson(detail) => one(
                 CodeFirst,
-                "invalid_json",
                 format!("The request body is not valid JSON: {detail}"),
             ),
             ApiError::BodyTooLarge(limit) => one(
                 CodeFirst,
-                "request_too_large",
                 format!("The request body is larger than the limit of {limit} bytes."),
             ),
             ApiError::BodyReadTimeout(limit) => one(
                 CodeFirst,
-                "request_timeout",
                 format!(
                     "The request body did not arrive within {} ms.",
                     limit.as_millis()
@@ -377,17 +391,14 @@ impl ApiError {
             ),
             ApiError::PluginLoading(id) => one(
                 MessageFirst,
-                "plugin_loading",
                 format!(
                     "The module serving {id} is still loading (compiling after a start or a change); try again shortly."
                 ),
             ),
-            ApiError::NotFound => one(CodeFirst, "not_found", "No such route.".into()),
-            ApiError::MethodNotAllowed => one(
-                CodeFirst,
-                "method_not_allowed",
-                "This route does not accept that method.".into(),
-            ),
+            ApiError::NotFound => one(CodeFirst, "No such route.".into()),
+            ApiError::MethodNotAllowed => {
+                one(CodeFirst, "This route does not accept that method.".into())
+            }
         }
     }
 

@@ -15,7 +15,7 @@
 //! - [`runtime`]: the engine, its epoch ticker, limits, and one call's store and outcome.
 //! - [`registry`]: the plugins directory → the live set of plugins.
 //! - [`js`]: the JavaScript semantics the original protocol leaks (truthiness, `String(x)`).
-//! - [`telemetry`]: log output.
+//! - [`telemetry`]: log output; [`metrics`]: `GET /metrics`.
 //! - [`tools`]: the author's commands (`call`, `inspect`): one module, no server.
 
 pub mod answer;
@@ -29,6 +29,7 @@ pub mod http;
 pub mod js;
 pub mod lambda;
 pub mod marshal;
+pub mod metrics;
 pub mod registry;
 pub mod runtime;
 pub mod telemetry;

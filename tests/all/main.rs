@@ -20,8 +20,9 @@
 //! - `sandbox`: hostile guests (loops, allocation, recursion, huge or invalid output, panics,
 //!   ambient access, contract violations) each stopped with their own code; per-connector
 //!   limits; the HTTP layer stays responsive; the server keeps serving.
-//! - `startup`: the host listens before its modules load: calls to a loading module wait or
-//!   answer `plugin_loading`; `/readyz` once every module found at start is loaded.
+//! - `operations`: what operators rely on: the host listens before its modules load (calls to
+//!   a loading module wait or answer `plugin_loading`; `/readyz` once every module found at
+//!   start is loaded); `GET /metrics`.
 //! - `tools`: `extension-host call` and `inspect` answer what the server answers.
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
@@ -35,11 +36,11 @@ mod isolation;
 mod javascript;
 mod kinds;
 mod node_clients;
+mod operations;
 mod protocol;
 mod python;
 mod reload;
 mod sandbox;
-mod startup;
 mod tools;
 
 /// Every plugin crate under `plugins/` maps to a test that exercises it; a plugin added without

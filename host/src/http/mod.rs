@@ -41,6 +41,8 @@ pub struct AppState {
     pub load_wait: std::time::Duration,
     /// Memory for results in flight, shared by every call.
     pub results: results::ResultBudget,
+    /// What `GET /metrics` reports.
+    pub metrics: Arc<crate::metrics::Metrics>,
     next_id: Arc<AtomicU64>,
     boot: Arc<str>,
 }
@@ -58,6 +60,10 @@ impl AppState {
             .map(|d| d.as_millis())
             .unwrap_or_default();
         Self {
+            metrics: Arc::new(crate::metrics::Metrics::new(
+                registry.clone(),
+                runtime.clone(),
+            )),
             registry,
             runtime,
             system_token: system_token.into(),
@@ -95,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/function", post(routes::function))
         .route("/plugins", get(listing::list))
         .route("/openConnections", get(routes::open_connections))
+        .route("/metrics", get(routes::metrics))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // The handler reads the body itself, up to the protocol's 50 MB.

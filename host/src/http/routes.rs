@@ -49,18 +49,40 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     probe(State(state)).await
 }
 
+/// `GET /metrics`: the Prometheus text format. Open to loopback callers (a sidecar, the
+/// node's agent) and to anyone with the system token (a scraper's `authorization`), as
+/// `/openConnections`: the series name the connectors and functions this host serves.
+pub async fn metrics(State(state): State<AppState>, request: Request) -> Response {
+    if !loopback_or_token(&state, &request) {
+        return ApiError::Unauthorized.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// Whether the request comes from loopback or carries the system token.
+fn loopback_or_token(state: &AppState, request: &Request) -> bool {
+    let loopback = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
+    let token = find_token(request.headers(), None, request.uri().query());
+    loopback || token_matches(token.as_deref(), &state.system_token)
+}
+
 /// `GET /openConnections`, as express-integrator-extension serves it for rolling deploys:
 /// the number of *other* open connections as plain text; with `?terminate=true`, the probes
 /// (`/livez`, `/readyz`) answer 503 from then on, so a balancer drains this instance. Open
 /// to loopback callers (the deploy script on the machine) and to anyone with the system
 /// token.
 pub async fn open_connections(State(state): State<AppState>, request: Request) -> Response {
-    let loopback = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|ConnectInfo(peer)| peer.ip().is_loopback());
-    let token = find_token(request.headers(), None, request.uri().query());
-    if !loopback && !token_matches(token.as_deref(), &state.system_token) {
+    if !loopback_or_token(&state, &request) {
         return ApiError::Unauthorized.into_response();
     }
     let terminate =

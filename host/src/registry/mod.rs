@@ -18,6 +18,7 @@ pub mod watcher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -135,6 +136,17 @@ pub struct Registry {
     /// The generation of the current snapshot, for calls waiting on a loading module.
     published: tokio::sync::watch::Sender<u64>,
     ready: tokio::sync::watch::Sender<bool>,
+    /// Counters for `GET /metrics`.
+    pub stats: RegistryStats,
+}
+
+/// What the registry has done since start.
+#[derive(Debug, Default)]
+pub struct RegistryStats {
+    /// Passes over the directory after the first (each change the watcher saw).
+    pub reloads: std::sync::atomic::AtomicU64,
+    /// Module loads that failed.
+    pub load_failures: std::sync::atomic::AtomicU64,
 }
 
 type OpenCache = fn(&Path, &wasmtime::Engine) -> anyhow::Result<CompileCache>;
@@ -180,6 +192,7 @@ impl Registry {
             reconciling: tokio::sync::Mutex::new(()),
             published: tokio::sync::watch::Sender::new(0),
             ready: tokio::sync::watch::Sender::new(false),
+            stats: RegistryStats::default(),
         })
     }
 
@@ -209,6 +222,9 @@ impl Registry {
     pub async fn reconcile(&self) -> anyhow::Result<()> {
         let _one_at_a_time = self.reconciling.lock().await;
         let prev = self.current();
+        if prev.generation > 0 {
+            self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+        }
         let modules = scan(&self.config.dir)?;
         let has_diy = modules.iter().any(|(id, _)| id == "diy");
         let mut next = Snapshot {
@@ -320,6 +336,7 @@ impl Registry {
                         "not loaded"
                     };
                     tracing::error!(id, file, %reason, "refused plugin module: {keeps}");
+                    self.stats.load_failures.fetch_add(1, Ordering::Relaxed);
                     next.failures
                         .insert(file.clone(), failure(&prev, &file, reason, Some(stamp)));
                 }

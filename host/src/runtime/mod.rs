@@ -70,6 +70,12 @@ impl Runtime {
         })
     }
 
+    /// Instances running a call now.
+    pub fn instances_in_use(&self) -> u64 {
+        u64::from(self.options.max_instances)
+            .saturating_sub(self.permits.available_permits() as u64)
+    }
+
     /// A connector's share of the instances under `limits`: its `max_concurrent_calls`, but
     /// never more than half the pool, so one tenant always leaves room for the others.
     pub fn share_of(&self, limits: &Limits) -> share::Share {

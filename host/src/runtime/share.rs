@@ -55,11 +55,22 @@ impl Share {
         }
     }
 
+    /// Calls running now.
+    pub fn running(&self) -> u64 {
+        self.max_running
+            .saturating_sub(self.running.available_permits() as u64)
+    }
+
+    /// Calls waiting for a slot now.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Calls running now, calls waiting now, and the cap (for the listing).
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
-            "running": self.max_running - self.running.available_permits() as u64,
-            "queued": self.queued.load(Ordering::Acquire),
+            "running": self.running(),
+            "queued": self.queued(),
             "maxConcurrent": self.max_running,
         })
     }
