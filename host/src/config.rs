@@ -61,6 +61,23 @@ pub enum Command {
     Compile(CompileArgs),
     /// Write the deployment zip of a Lambda function: bootstrap, plugins, precompiled code.
     PackageLambda(PackageLambdaArgs),
+    /// Check a host on this machine (a container's HEALTHCHECK): exits 0 only if the path
+    /// answers 200.
+    Probe(ProbeArgs),
+}
+
+/// `extension-host probe`.
+#[derive(Debug, clap::Args)]
+pub struct ProbeArgs {
+    /// The host's port on 127.0.0.1.
+    #[arg(long, env = "PORT", default_value_t = 80)]
+    pub port: u16,
+    /// The path to GET.
+    #[arg(long, default_value = "/livez")]
+    pub path: String,
+    /// How long to wait for the answer, in ms.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
 }
 
 /// `extension-host compile`.
@@ -235,6 +252,10 @@ pub struct ServeArgs {
     /// Quiet period before a change in the plugins directory is loaded, in ms [default: 100].
     #[arg(long, env = "RELOAD_DEBOUNCE_MS")]
     pub reload_debounce_ms: Option<u64>,
+    /// Watch the plugins directory by polling it every this many ms instead of with inotify:
+    /// for network file systems (NFS, EFS), which notify no one of other machines' changes.
+    #[arg(long, env = "POLL_INTERVAL_MS")]
+    pub poll_interval_ms: Option<u64>,
     /// Load the plugins directory once at startup and never watch it.
     #[arg(long, env = "NO_WATCH", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_watch: bool,
@@ -285,6 +306,8 @@ pub struct FileConfig {
     pub max_result_memory_bytes: Option<u64>,
     /// How long a call to a module still loading waits for it, in ms.
     pub load_wait_ms: Option<u64>,
+    /// Poll the plugins directory every this many ms instead of using inotify.
+    pub poll_interval_ms: Option<u64>,
     /// Default limits of every call.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -337,6 +360,8 @@ pub struct ServeConfig {
     pub precompiled_dir: Option<PathBuf>,
     /// How long a call to a module that is still loading waits for it.
     pub load_wait: Duration,
+    /// Watch the plugins directory by polling it this often instead of with inotify.
+    pub poll_interval: Option<Duration>,
 }
 
 impl ServeConfig {
@@ -356,6 +381,7 @@ impl ServeConfig {
             max_result_memory_bytes: crate::http::results::DEFAULT_MAX_RESULT_MEMORY_BYTES,
             precompiled_dir: None,
             load_wait: Duration::from_millis(DEFAULT_LOAD_WAIT_MS),
+            poll_interval: None,
         }
     }
 
@@ -459,6 +485,10 @@ impl ServeConfig {
         }
         config.precompiled_dir = args.precompiled.clone();
         config.load_wait = ms(args.load_wait_ms, file.load_wait_ms, config.load_wait);
+        config.poll_interval = args
+            .poll_interval_ms
+            .or(file.poll_interval_ms)
+            .map(Duration::from_millis);
         Ok(config)
     }
 }

@@ -112,7 +112,11 @@ pub async fn serve_prepared(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let _watcher = match config.reload_debounce {
-        Some(debounce) => Some(registry::watcher::watch(state.registry.clone(), debounce)?),
+        Some(debounce) => Some(registry::watcher::watch(
+            state.registry.clone(),
+            debounce,
+            config.poll_interval,
+        )?),
         None => None,
     };
     let shutting_down = state.shutting_down.clone();

@@ -3,7 +3,7 @@
 //! `extension-host inspect OUT.wasm`, `extension-host build DIR -o OUT.wasm`,
 //! `extension-host new DIR --lang rust|js|python`, `extension-host lambda --plugins DIR`,
 //! `extension-host compile DIR`, `extension-host package-lambda --plugins DIR -o FILE.zip`
-//! (run as `bootstrap` with no arguments, it is `lambda`).
+//! (run as `bootstrap` with no arguments, it is `lambda`), `extension-host probe`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -72,6 +72,9 @@ async fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 })
         }
+        Command::Probe(args) => host::tools::probe::probe(&args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         Command::Inspect(args) => {
             host::telemetry::init_tools();
             host::tools::inspect(&args).await.map(|listing| {

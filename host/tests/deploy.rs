@@ -288,6 +288,18 @@ async fn the_host_serves_as_a_non_root_user_from_a_read_only_directory_writing_o
     let _host = Running(command.spawn().unwrap());
     wait_ready(port).await;
 
+    // The image's HEALTHCHECK: `extension-host probe` succeeds on /livez, fails on a 404.
+    let probe = |path: &str| {
+        Command::new(&binary)
+            .args(["probe", "--port", &port.to_string(), "--path", path])
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(probe("/livez"));
+    assert!(!probe("/no-such-route"));
+
     let body = r#"{"_connectorId":"probe","type":"utility","function":"echo","options":{"a":1}}"#;
     let (status, answer) = http(port, "POST", "/function", body).await.unwrap();
     assert_eq!((status, answer.as_str()), (200, r#"{"a":1}"#));

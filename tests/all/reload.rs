@@ -285,3 +285,36 @@ async fn a_same_size_module_copied_with_its_mtime_kept_is_loaded() {
         (200, r#""hostile""#.to_string())
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_polling_watcher_loads_added_and_replaced_modules_and_counts_reloads() {
+    let server = TestServer::start_with(&[("conn.wasm", TEST_PROBE_WASM)], |c| {
+        c.poll_interval = Some(std::time::Duration::from_millis(100));
+    })
+    .await;
+    replace_atomically(
+        FLAT_EXAMPLE_WASM,
+        &server.plugins_dir().join("newcomer.wasm"),
+    );
+    eventually("the new connector serves", || async {
+        let r = server
+            .call(&json!({"_connectorId": "newcomer", "function": "greet", "options": {}}))
+            .await;
+        r.status == 200
+    })
+    .await;
+    replace_atomically(FLAT_EXAMPLE_WASM, &server.plugins_dir().join("conn.wasm"));
+    eventually("the replaced connector serves its new module", || async {
+        let r = server
+            .call(&json!({"_connectorId": "conn", "function": "greet", "options": {}}))
+            .await;
+        r.status == 200
+    })
+    .await;
+    let metrics = server.get("/metrics").await.text;
+    let reloads = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("extension_host_reloads_total "))
+        .unwrap();
+    assert!(reloads.parse::<u64>().unwrap() >= 2, "{metrics}");
+}

@@ -222,11 +222,9 @@ impl Registry {
     pub async fn reconcile(&self) -> anyhow::Result<()> {
         let _one_at_a_time = self.reconciling.lock().await;
         let prev = self.current();
-        if prev.generation > 0 {
-            self.stats.reloads.fetch_add(1, Ordering::Relaxed);
-        }
         let modules = scan(&self.config.dir)?;
         let has_diy = modules.iter().any(|(id, _)| id == "diy");
+        let modules_found: BTreeSet<String> = modules.iter().map(|(id, _)| id.clone()).collect();
         let mut next = Snapshot {
             generation: prev.generation,
             ..Snapshot::default()
@@ -286,6 +284,15 @@ impl Registry {
         // slow module (a big compile, start-up code that runs to its deadline) never holds up
         // the others. Until then a changed module's previous version keeps serving, and a new
         // one is `loading` (calls to it wait for it, bounded).
+        let removed = prev.plugins().any(|p| !modules_found.contains(&*p.id));
+        let failures_changed = !prev.failures.keys().eq(next.failures.keys());
+        if pending.is_empty() && !removed && !failures_changed && prev.generation > 0 {
+            // Nothing changed (a poll, or an event for a file that is as it was).
+            return Ok(());
+        }
+        if prev.generation > 0 {
+            self.stats.reloads.fetch_add(1, Ordering::Relaxed);
+        }
         for (id, _, _, _, previous) in &pending {
             match previous {
                 Some(previous) => next.keep(Some(previous.clone())),

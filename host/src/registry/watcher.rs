@@ -21,7 +21,7 @@ pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
 /// A running watcher; dropping it stops watching.
 pub struct WatchHandle {
     task: JoinHandle<()>,
-    _watcher: RecommendedWatcher,
+    _watcher: Option<RecommendedWatcher>,
 }
 
 impl Drop for WatchHandle {
@@ -30,10 +30,35 @@ impl Drop for WatchHandle {
     }
 }
 
-/// Starts watching `registry`'s directory.
-pub fn watch(registry: Arc<Registry>, debounce: Duration) -> anyhow::Result<WatchHandle> {
+/// Starts watching `registry`'s directory: with the kernel's notifications (inotify), or, given
+/// `poll`, by reconciling every `poll` (network file systems such as NFS or EFS notify no one
+/// of changes made by other machines). A reconcile that finds nothing changed costs a `stat`
+/// per module and publishes nothing, and it compares size, nanosecond mtime, inode and ctime,
+/// so it sees what a second-granularity mtime poll misses (a file replaced twice within a
+/// second, or copied in with its mtime kept).
+pub fn watch(
+    registry: Arc<Registry>,
+    debounce: Duration,
+    poll: Option<Duration>,
+) -> anyhow::Result<WatchHandle> {
+    if let Some(every) = poll {
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(err) = registry.reconcile().await {
+                    tracing::error!(error = %format!("{err:#}"), "reloading the plugins directory failed");
+                }
+            }
+        });
+        return Ok(WatchHandle {
+            task,
+            _watcher: None,
+        });
+    }
     let (tx, rx) = mpsc::unbounded_channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+    let handler = move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
             Ok(event) => {
                 !matches!(event.kind, EventKind::Access(_))
@@ -49,15 +74,15 @@ pub fn watch(registry: Arc<Registry>, debounce: Duration) -> anyhow::Result<Watc
         if relevant {
             let _ = tx.send(());
         }
-    })
-    .context("starting the file watcher")?;
+    };
+    let mut watcher = notify::recommended_watcher(handler).context("starting the file watcher")?;
     watcher
         .watch(registry.dir(), RecursiveMode::NonRecursive)
         .with_context(|| format!("watching {}", registry.dir().display()))?;
     let task = tokio::spawn(run(registry, rx, debounce));
     Ok(WatchHandle {
         task,
-        _watcher: watcher,
+        _watcher: Some(watcher),
     })
 }
 

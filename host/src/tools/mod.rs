@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod package;
+pub mod probe;
 pub mod scaffold;
 
 use std::io::Read as _;
