@@ -10,6 +10,7 @@ rustup target add wasm32-wasip2 >/dev/null
 # componentize-js and componentize-py, for the JavaScript and Python plugins the tests build.
 scripts/guest-tools.sh
 node --test guest-sdk/js/          # the JavaScript bundler and type declarations
+scripts/check-deploy.sh            # Dockerfile and Kubernetes manifests, offline
 cargo fmt --all -- --check
 (cd guest-sdk && cargo fmt -- --check)
 (cd plugins && cargo fmt --all -- --check)
