@@ -4,144 +4,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use integration_tests::lambda_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, oneshot};
-
-/// What the function answered for one invocation.
-#[derive(Debug)]
-enum Outcome {
-    /// `POST …/response`: the payload.
-    Response(Value),
-    /// `POST …/error`: the error body (`errorMessage`, `errorType`).
-    Error(Value),
-}
-
-#[derive(Default)]
-struct Api {
-    queue: Mutex<VecDeque<(String, String, Bytes)>>,
-    queued: Notify,
-    waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
-    init_errors: Mutex<Vec<Value>>,
-}
-
-/// A local Runtime API: invocations are queued by the test and handed out on `next`; the
-/// function's answers resolve the test's waiting futures.
-struct RuntimeApi {
-    api: Arc<Api>,
-    addr: std::net::SocketAddr,
-    next_id: std::sync::atomic::AtomicU64,
-}
-
-async fn next(State(api): State<Arc<Api>>) -> Response {
-    loop {
-        let notified = api.queued.notified();
-        if let Some((id, context, payload)) = api.queue.lock().unwrap().pop_front() {
-            let deadline = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                + Duration::from_secs(60);
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                "lambda-runtime-aws-request-id",
-                HeaderValue::from_str(&id).unwrap(),
-            );
-            headers.insert(
-                "lambda-runtime-deadline-ms",
-                HeaderValue::from_str(&deadline.as_millis().to_string()).unwrap(),
-            );
-            headers.insert(
-                "lambda-runtime-invoked-function-arn",
-                HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:ext"),
-            );
-            headers.insert(
-                "lambda-runtime-client-context",
-                HeaderValue::from_str(&context).unwrap(),
-            );
-            return (headers, payload).into_response();
-        }
-        notified.await;
-    }
-}
-
-async fn respond(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
-        let _ = tx.send(Outcome::Response(value));
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn error(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> StatusCode {
-    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if let Some(tx) = api.waiting.lock().unwrap().remove(&id) {
-        let _ = tx.send(Outcome::Error(value));
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(api): State<Arc<Api>>, body: Bytes) -> StatusCode {
-    api.init_errors
-        .lock()
-        .unwrap()
-        .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-    StatusCode::ACCEPTED
-}
-
-impl RuntimeApi {
-    async fn start() -> Self {
-        let api = Arc::new(Api::default());
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(respond),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            // Lambda takes responses of up to 6 MB.
-            .layer(axum::extract::DefaultBodyLimit::max(6 * 1024 * 1024))
-            .with_state(api.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Self {
-            api,
-            addr,
-            next_id: Default::default(),
-        }
-    }
-
-    /// Invokes the function with `payload` and the extension properties as client context.
-    async fn invoke(&self, properties: &Value, payload: &str) -> Outcome {
-        let id = format!(
-            "req-{}",
-            self.next_id
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
-        let (tx, rx) = oneshot::channel();
-        self.api.waiting.lock().unwrap().insert(id.clone(), tx);
-        self.api.queue.lock().unwrap().push_back((
-            id,
-            properties.to_string(),
-            Bytes::from(payload.to_string()),
-        ));
-        self.api.queued.notify_one();
-        tokio::time::timeout(Duration::from_secs(120), rx)
-            .await
-            .expect("the function answers within two minutes")
-            .unwrap()
-    }
-}
 
 /// A child process killed when the test ends, passed or failed.
 struct Running(std::process::Child);
@@ -276,7 +140,7 @@ async fn lambda_answers_as_lambda_integrator_extension_through_the_runtime_api()
         error_message(outcome),
         json!({"statusCode": 422, "errors": [{"message": "five", "code": 5}]})
     );
-    assert!(api.api.init_errors.lock().unwrap().is_empty());
+    assert!(api.api.init_errors().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -408,5 +272,5 @@ async fn the_packaged_zip_bootstrap_serves_with_its_precompiled_code_through_the
         .collect();
     assert_eq!(loaded.len(), 2, "{log}");
     assert!(loaded.iter().all(|l| l.contains("Precompiled")), "{log}");
-    assert!(api.api.init_errors.lock().unwrap().is_empty());
+    assert!(api.api.init_errors().is_empty());
 }

@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
 pub mod api;
+pub mod lambda_api;
 
 /// Polls `check` until it holds. The bound is generous (two minutes): it only turns a hang
 /// into a failure and never decides a test on a loaded machine.
