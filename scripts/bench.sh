@@ -15,6 +15,8 @@ echo "## HTTP: host vs Node reference vs native ceiling"
 target/release/bench-http "$@"
 echo "## Isolation and egress"
 target/release/bench-isolation
+echo "## Start-up: Lambda cold start, compile storm (pass --before OLD-BINARY to compare)"
+target/release/bench-startup
 echo "## Per-call overhead"
 cargo bench --locked -p integration-tests --bench percall
 echo "## Sandbox meters"

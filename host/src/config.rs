@@ -20,6 +20,11 @@ use crate::runtime::limits::{LimitOverrides, Limits};
 /// what 2–16 cores can run at once.
 pub const DEFAULT_MAX_INSTANCES: u32 = 128;
 
+/// Instances a Lambda environment is sized for: it serves one invocation at a time, so a small
+/// pool (loading instantiates each module once, a few at a time) instead of the server's 128
+/// keeps the process's virtual memory reservation small.
+pub const LAMBDA_MAX_INSTANCES: u32 = 4;
+
 /// How long a call to a module that is still loading (compiling at start, or newly added)
 /// waits for it before answering `plugin_loading`: long enough for a typical compile on a busy
 /// host, short enough that a caller's own timeout does not fire first.
@@ -422,6 +427,7 @@ impl ServeConfig {
             None => beside_exe("plugins")?,
         };
         let mut config = Self::new(plugins, "");
+        config.max_instances = LAMBDA_MAX_INSTANCES;
         config.precompiled_dir = match &args.precompiled {
             Some(dir) => Some(dir.clone()),
             None => Some(beside_exe("precompiled")?).filter(|dir| dir.is_dir()),
