@@ -126,7 +126,9 @@ impl RuntimeApi {
             // Lambda takes responses of up to 6 MB.
             .layer(axum::extract::DefaultBodyLimit::max(6 * 1024 * 1024))
             .with_state(api.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("runtime API");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("runtime API");
         let addr = listener.local_addr().expect("runtime API");
         tokio::spawn(async move { axum::serve(listener, app).await });
         Self {
@@ -144,7 +146,11 @@ impl RuntimeApi {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let (tx, rx) = oneshot::channel();
-        self.api.waiting.lock().expect("runtime API").insert(id.clone(), tx);
+        self.api
+            .waiting
+            .lock()
+            .expect("runtime API")
+            .insert(id.clone(), tx);
         self.api.queue.lock().expect("runtime API").push_back((
             id,
             properties.to_string(),
@@ -157,4 +163,3 @@ impl RuntimeApi {
             .expect("runtime API")
     }
 }
-
