@@ -5,40 +5,19 @@
 #![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use integration_tests::Running;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{Notify, watch};
 
 const TOKEN: &str = "deploy-test-token";
-
-/// A child process killed when the test ends, passed or failed.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Polls `check` until it holds; the generous bound only turns a hang into a failure.
-async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
-    let until = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < until {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
 
 /// A free loopback port (bound, then released for the host to bind).
 fn free_port() -> u16 {
@@ -155,7 +134,7 @@ fn serve(binary: &Path, plugins: &Path, cache: &Path, port: u16) -> Command {
 }
 
 async fn wait_ready(port: u16) {
-    eventually("the host is ready", async || {
+    integration_tests::eventually("the host is ready", || async {
         http(port, "GET", "/readyz", "")
             .await
             .is_some_and(|(s, _)| s == 200)
@@ -196,7 +175,7 @@ async fn sigterm_drains_every_in_flight_call_and_exits_cleanly() {
         .unwrap();
     assert!(killed.success());
     // Draining: no new connection is accepted...
-    eventually("the host stops accepting", async || {
+    integration_tests::eventually("the host stops accepting", || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_err()

@@ -4,18 +4,9 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
 
+use integration_tests::Running;
 use integration_tests::lambda_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
-
-/// A child process killed when the test ends, passed or failed.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The host binary as a Lambda function on `plugins`, polling `api`.
 fn function(api: &RuntimeApi, plugins: &std::path::Path) -> Running {

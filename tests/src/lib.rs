@@ -29,6 +29,16 @@ where
     panic!("timed out waiting until {what}");
 }
 
+/// A child process (a host binary under test) killed and reaped when dropped, passed or failed.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The system token every test server uses.
 pub const TOKEN: &str = "test-system-token";
 

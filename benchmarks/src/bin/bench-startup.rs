@@ -16,25 +16,16 @@
 //! [--before OLD-BINARY] [--rounds N]` (`scripts/bench.sh` runs it).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use integration_tests::Running;
 use integration_tests::lambda_api::{Outcome, RuntimeApi};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "bench-token";
 const STORM_MODULES: usize = 50;
-
-/// A child process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// `bytes` with a custom section naming `i` appended: a distinct module (its own hash, its own
 /// compile) that behaves exactly as the original.

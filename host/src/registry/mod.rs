@@ -143,7 +143,7 @@ pub struct Registry {
 /// What the registry has done since start.
 #[derive(Debug, Default)]
 pub struct RegistryStats {
-    /// Passes over the directory after the first (each change the watcher saw).
+    /// Passes over the directory after the first that found a change.
     pub reloads: std::sync::atomic::AtomicU64,
     /// Module loads that failed.
     pub load_failures: std::sync::atomic::AtomicU64,
