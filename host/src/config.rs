@@ -286,6 +286,17 @@ pub struct ServeArgs {
     /// How long a call to a module still loading waits for it, in ms [default: 10000].
     #[arg(long, env = "LOAD_WAIT_MS")]
     pub load_wait_ms: Option<u64>,
+    /// Integration steps: where the job store lives [default: `<plugins>/.state`].
+    #[arg(long, env = "STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Integration steps: how long a step request waits for its function before answering 202,
+    /// in ms, below 5000 [default: 4500].
+    #[arg(long, env = "STEP_ANSWER_MS")]
+    pub step_answer_ms: Option<u64>,
+    /// Integration steps: how long a callback is retried before the job is kept as failed, in
+    /// ms [default: 86400000].
+    #[arg(long, env = "STEP_RETRY_MAX_AGE_MS")]
+    pub step_retry_max_age_ms: Option<u64>,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]
     pub limits: LimitOverrides,
@@ -313,6 +324,9 @@ pub struct FileConfig {
     pub load_wait_ms: Option<u64>,
     /// Poll the plugins directory every this many ms instead of using inotify.
     pub poll_interval_ms: Option<u64>,
+    /// Integration steps.
+    #[serde(default)]
+    pub steps: StepsFileConfig,
     /// Default limits of every call.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -336,6 +350,18 @@ impl FileConfig {
             .with_context(|| format!("config file {}", path.display()))?;
         Ok(file)
     }
+}
+
+/// The config file's `[steps]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepsFileConfig {
+    /// Where the job store lives.
+    pub state_dir: Option<PathBuf>,
+    /// The default answer budget, in ms (below 5000).
+    pub answer_budget_ms: Option<u64>,
+    /// How long a callback is retried, in ms.
+    pub retry_max_age_ms: Option<u64>,
 }
 
 /// Everything [`crate::serve`] needs.
@@ -367,13 +393,16 @@ pub struct ServeConfig {
     pub load_wait: Duration,
     /// Watch the plugins directory by polling it this often instead of with inotify.
     pub poll_interval: Option<Duration>,
+    /// Integration steps: the job store's directory, the answer budget, the retry age.
+    pub steps: crate::steps::StepsConfig,
 }
 
 impl ServeConfig {
     /// A configuration with default settings and limits.
     pub fn new(plugins_dir: impl Into<PathBuf>, system_token: impl Into<String>) -> Self {
-        let plugins_dir = plugins_dir.into();
+        let plugins_dir: PathBuf = plugins_dir.into();
         Self {
+            steps: crate::steps::StepsConfig::new(plugins_dir.join(".state")),
             cache_dir: Some(plugins_dir.join(".cache")),
             reload_debounce: Some(DEFAULT_DEBOUNCE),
             plugins_dir,
@@ -495,6 +524,22 @@ impl ServeConfig {
             .poll_interval_ms
             .or(file.poll_interval_ms)
             .map(Duration::from_millis);
+        let steps = &mut config.steps;
+        if let Some(dir) = args.state_dir.clone().or(file.steps.state_dir.clone()) {
+            steps.state_dir = dir;
+        }
+        let budget = args.step_answer_ms.or(file.steps.answer_budget_ms);
+        if let Some(ms) = budget {
+            if ms > crate::steps::MAX_ANSWER_BUDGET_MS {
+                anyhow::bail!("the step answer budget ({ms} ms) must stay below 5000 ms");
+            }
+            steps.answer_budget = Duration::from_millis(ms);
+        }
+        steps.retry_max_age = ms(
+            args.step_retry_max_age_ms,
+            file.steps.retry_max_age_ms,
+            steps.retry_max_age,
+        );
         Ok(config)
     }
 }

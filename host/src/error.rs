@@ -199,6 +199,18 @@ pub enum ApiError {
     /// version serving) and did not finish within the load wait.
     #[error("plugin {0} still loading")]
     PluginLoading(String),
+    /// A step's `X-Response-URL` is not in the connector's `[steps] callback_hosts`.
+    #[error("callback URL not allowed: {0}")]
+    CallbackNotAllowed(String),
+    /// No step job with this id.
+    #[error("no step job {0}")]
+    JobNotFound(String),
+    /// The step job's function is still running.
+    #[error("step job {0} still running")]
+    JobRunning(String),
+    /// The step job store cannot be used (e.g. the state directory is not writable).
+    #[error("steps unavailable: {0}")]
+    StepsUnavailable(String),
     /// No such route.
     #[error("no such route")]
     NotFound,
@@ -297,7 +309,9 @@ impl ApiError {
             ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyReadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::JobNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::JobRunning(_) => StatusCode::CONFLICT,
+            ApiError::StepsUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -333,6 +347,10 @@ impl ApiError {
             ApiError::BodyTooLarge(_) => "request_too_large",
             ApiError::BodyReadTimeout(_) => "request_timeout",
             ApiError::PluginLoading(_) => "plugin_loading",
+            ApiError::CallbackNotAllowed(_) => "callback_not_allowed",
+            ApiError::JobNotFound(_) => "job_not_found",
+            ApiError::JobRunning(_) => "job_running",
+            ApiError::StepsUnavailable(_) => "steps_unavailable",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -394,6 +412,23 @@ impl ApiError {
                 format!(
                     "The module serving {id} is still loading (compiling after a start or a change); try again shortly."
                 ),
+            ),
+            ApiError::CallbackNotAllowed(url) => one(
+                CodeFirst,
+                format!(
+                    "The X-Response-URL {url} is not allowed by the connector's [steps] callback_hosts."
+                ),
+            ),
+            ApiError::JobNotFound(id) => one(CodeFirst, format!("No step job {id}.")),
+            ApiError::JobRunning(id) => one(
+                CodeFirst,
+                format!(
+                    "Step job {id} is still running; only a pending or failed job can be retried."
+                ),
+            ),
+            ApiError::StepsUnavailable(why) => one(
+                CodeFirst,
+                format!("Integration steps are unavailable on this host: {why}"),
             ),
             ApiError::NotFound => one(CodeFirst, "No such route.".into()),
             ApiError::MethodNotAllowed => {

@@ -32,6 +32,7 @@ pub mod marshal;
 pub mod metrics;
 pub mod registry;
 pub mod runtime;
+pub mod steps;
 pub mod telemetry;
 pub mod tools;
 
@@ -58,7 +59,16 @@ pub async fn load(config: &ServeConfig) -> anyhow::Result<http::AppState> {
 pub fn prepare(config: &ServeConfig) -> anyhow::Result<http::AppState> {
     let runtime = runtime_for(config)?;
     let registry = registry::Registry::new(runtime.clone(), registry_config(config))?;
-    Ok(app_state(config, Arc::new(registry), runtime))
+    let mut state = app_state(config, Arc::new(registry), runtime);
+    // Steps need a writable state directory; a host without one serves everything else.
+    state.steps = match steps::Steps::open(config.steps.clone()) {
+        Ok(steps) => Some(Arc::new(steps)),
+        Err(err) => {
+            tracing::warn!(error = %format!("{err:#}"), "integration steps unavailable");
+            None
+        }
+    };
+    Ok(state)
 }
 
 fn runtime_for(config: &ServeConfig) -> anyhow::Result<Arc<runtime::Runtime>> {
@@ -73,6 +83,7 @@ fn registry_config(config: &ServeConfig) -> registry::RegistryConfig {
         network: config.network.clone(),
         cache_dir: config.cache_dir.clone(),
         precompiled_dir: config.precompiled_dir.clone(),
+        step_answer_budget: config.steps.answer_budget,
     }
 }
 
@@ -119,6 +130,11 @@ pub async fn serve_prepared(
         )?),
         None => None,
     };
+    let _delivery = state
+        .steps
+        .clone()
+        .map(|steps| tokio::spawn(steps.run(state.clone())))
+        .map(AbortOnDrop);
     let shutting_down = state.shutting_down.clone();
     let connections = state.connections.clone();
     let app = http::router(state);
@@ -133,4 +149,13 @@ pub async fn serve_prepared(
     })
     .await
     .context("serving HTTP")
+}
+
+/// A background task stopped when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

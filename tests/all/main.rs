@@ -23,6 +23,8 @@
 //! - `operations`: what operators rely on: the host listens before its modules load (calls to
 //!   a loading module wait or answer `plugin_loading`; `/readyz` once every module found at
 //!   start is loaded); `GET /metrics`.
+//! - `steps`: the integration step against a local receiver: 200 in time, 202 and one
+//!   callback, retries, failure status codes, the callback allowlist, the job listing.
 //! - `tools`: `extension-host call` and `inspect` answer what the server answers.
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap freely")]
@@ -41,6 +43,7 @@ mod protocol;
 mod python;
 mod reload;
 mod sandbox;
+mod steps;
 mod tools;
 
 /// Every plugin crate under `plugins/` maps to a test that exercises it; a plugin added without

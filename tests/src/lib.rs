@@ -11,6 +11,7 @@ include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 
 pub mod api;
 pub mod lambda_api;
+pub mod receiver;
 
 /// Polls `check` until it holds. The bound is generous (two minutes): it only turns a hang
 /// into a failure and never decides a test on a loaded machine.
@@ -396,6 +397,11 @@ pub async fn load_plugin(
         module: std::sync::Arc::new(module),
         share: runtime.share_of(&limits),
         network: std::sync::Arc::new(host::egress::NetworkPolicy::deny_all()?),
+        steps: std::sync::Arc::new(host::steps::StepPolicy::compile(
+            &Default::default(),
+            &Default::default(),
+            std::time::Duration::from_millis(host::steps::DEFAULT_ANSWER_BUDGET_MS),
+        )?),
         limits,
         settings: None,
         loaded_at: std::time::SystemTime::now(),

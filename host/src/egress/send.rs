@@ -124,6 +124,48 @@ impl WasiHttpHooks for Egress {
 
 type Driver = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
+/// A request the host itself sends under `policy` (a step's callback): the same checks, address
+/// rules, TLS, timeouts and log line as a guest's request. The response's status, its body read
+/// (up to the policy's cap) and dropped; or the wasi:http error code and why.
+pub async fn host_request(
+    policy: Arc<NetworkPolicy>,
+    request: http::Request<Bytes>,
+    tags: Tags,
+) -> Result<u16, String> {
+    let request = request.map(|body| {
+        http_body_util::Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    });
+    let mut log = Outbound::new(&request, policy.clone(), tags);
+    policy.stats.requests.fetch_add(1, Ordering::Relaxed);
+    match send(&policy, request, &mut log).await {
+        Ok((response, driver)) => {
+            let status = response.status().as_u16();
+            let mut body = CappedBody {
+                inner: response.into_body(),
+                read: 0,
+                cap: policy.max_response_bytes,
+                deadline: Box::pin(tokio::time::sleep_until(log.deadline.into())),
+                log: Some(log),
+            };
+            while let Some(frame) = body.frame().await {
+                if frame.is_err() {
+                    break;
+                }
+            }
+            // The connection task ends by itself once the sender and the body are gone.
+            drop((body, driver));
+            Ok(status)
+        }
+        Err((err, why)) => {
+            let name = code_name(&err);
+            log.fail(err, why);
+            Err(format!("{name}: {why}"))
+        }
+    }
+}
+
 async fn send(
     policy: &NetworkPolicy,
     mut request: http::Request<WasiBody>,

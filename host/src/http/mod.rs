@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::error::ApiError;
 use crate::registry::Registry;
@@ -43,6 +43,8 @@ pub struct AppState {
     pub results: results::ResultBudget,
     /// What `GET /metrics` reports.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The integration step's job store (none: steps unavailable on this host).
+    pub steps: Option<Arc<crate::steps::Steps>>,
     next_id: Arc<AtomicU64>,
     boot: Arc<str>,
 }
@@ -64,6 +66,7 @@ impl AppState {
                 registry.clone(),
                 runtime.clone(),
             )),
+            steps: None,
             registry,
             runtime,
             system_token: system_token.into(),
@@ -102,6 +105,13 @@ pub fn router(state: AppState) -> Router {
         .route("/plugins", get(listing::list))
         .route("/openConnections", get(routes::open_connections))
         .route("/metrics", get(routes::metrics))
+        .route("/steps/jobs", get(crate::steps::routes::list))
+        .route("/steps/jobs/{id}", delete(crate::steps::routes::drop_job))
+        .route("/steps/jobs/{id}/retry", post(crate::steps::routes::retry))
+        .route(
+            "/steps/{connector}/{function}",
+            post(crate::steps::routes::submit),
+        )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         // The handler reads the body itself, up to the protocol's 50 MB.

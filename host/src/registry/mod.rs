@@ -124,6 +124,8 @@ pub struct RegistryConfig {
     pub cache_dir: Option<PathBuf>,
     /// Operator-supplied precompiled artifacts (`extension-host compile`), read only.
     pub precompiled_dir: Option<PathBuf>,
+    /// The answer budget of step requests when a connector's settings name none.
+    pub step_answer_budget: Duration,
 }
 
 /// The live set of plugins.
@@ -443,6 +445,14 @@ impl Registry {
             NetworkPolicy::compile(&network_settings)
                 .with_context(|| format!("settings file {}", settings_path.display()))?,
         );
+        let steps = Arc::new(
+            crate::steps::StepPolicy::compile(
+                &settings.steps,
+                &network_settings,
+                self.config.step_answer_budget,
+            )
+            .with_context(|| format!("settings file {}", settings_path.display()))?,
+        );
         let bytes = tokio::fs::read(path)
             .await
             .with_context(|| format!("reading {}", path.display()))?;
@@ -466,6 +476,7 @@ impl Registry {
             share: self.runtime.share_of(&limits),
             limits,
             network,
+            steps,
             settings: stamp.settings.clone(),
             loaded_at: SystemTime::now(),
         }))

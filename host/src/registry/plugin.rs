@@ -143,6 +143,8 @@ pub struct Plugin {
     pub share: Share,
     /// Where its guests may send requests.
     pub network: Arc<NetworkPolicy>,
+    /// Its integration-step settings (token, callback hosts, answer budget).
+    pub steps: Arc<crate::steps::StepPolicy>,
     /// The settings file's text when it was loaded (to notice changes).
     pub settings: Option<String>,
     /// When this version started serving.

@@ -96,6 +96,9 @@ pub struct PluginSettings {
     /// Egress policy overrides for this module's calls.
     #[serde(default)]
     pub network: crate::egress::NetworkSettings,
+    /// Integration-step settings (`POST /steps/…`).
+    #[serde(default)]
+    pub steps: crate::steps::StepSettings,
 }
 
 /// The store's limiter: enforces the caps and remembers the first refusal so the outcome is

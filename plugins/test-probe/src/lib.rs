@@ -90,9 +90,23 @@ fn whoami(_options: Value) -> FnResult<Value> {
     Ok(json!("probe"))
 }
 
+/// An integration step (`POST /steps/…`): options are `{body, headers}`; the body says how
+/// long to take (`sleepMs`) and whether to fail; the answer echoes what the function received.
+fn step(options: Value) -> FnResult<Value> {
+    let body = &options["body"];
+    let ms = body["sleepMs"].as_u64().unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    if body["fail"].as_bool() == Some(true) {
+        return Err(FnError::new("step_failed", "The step failed on purpose."));
+    }
+    Ok(json!({ "received": body, "headers": options["headers"] }))
+}
+
 fn register(plugin: &mut Plugin) {
     plugin
         .root("whoami", json(whoami))
+        .root("step", json(step))
+        .utility("step", json(step))
         .utility("echo", json(echo))
         .utility("fail", json(fail))
         .utility("sized", json(sized))
