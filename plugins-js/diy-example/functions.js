@@ -121,3 +121,19 @@ exports.utilities.countCalls = function (options, callback) {
 exports.version = function (options, callback) {
   callback(null, { version: '1.4.2', caller: options.caller || null })
 }
+
+// An integration step (POST /steps/diy/approveExpense): options are {body, headers}, the form
+// a workflow platform posted and its non-secret headers. Expenses up to 500 are approved by
+// policy at once; larger ones wait for a (simulated) manager's review, longer than the
+// platform's 5 s, so the host answers 202 and delivers this result to X-Response-URL.
+exports.approveExpense = async function (options) {
+  const form = options.body || {}
+  if (typeof form.amount !== 'number') {
+    throw Object.assign(new Error('The form has no amount.'), { code: 'invalid_form' })
+  }
+  const byManager = form.amount > 500
+  if (byManager) {
+    await new Promise(function (resolve) { setTimeout(resolve, form.reviewMs || 6000) })
+  }
+  return { approved: form.amount <= 10000, amount: form.amount, reviewedBy: byManager ? 'manager' : 'policy' }
+}

@@ -270,3 +270,35 @@ async fn undeliverable_jobs_are_listed_as_failed_and_can_be_retried_or_dropped()
     );
     eventually("no job left", || async { jobs(&server).await.is_empty() }).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rust_and_javascript_step_examples_approve_small_expenses_in_time() {
+    for wasm in [
+        integration_tests::DIY_EXAMPLE_WASM,
+        integration_tests::JS_DIY_EXAMPLE_WASM,
+    ] {
+        let server = TestServer::start(&[("diy.wasm", wasm)]).await;
+        let post = |body: Value| {
+            server
+                .client
+                .post(format!("{}/steps/diy/approveExpense", server.base))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+        };
+        let r = post(json!({"amount": 120})).await.unwrap();
+        assert_eq!(r.status(), 200, "{wasm}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"approved": true, "amount": 120, "reviewedBy": "policy"}),
+            "{wasm}"
+        );
+        let r = post(json!({"form": "no amount"})).await.unwrap();
+        assert_eq!(r.status(), 422, "{wasm}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap(),
+            json!({"errors": [{"message": "The form has no amount.", "code": "invalid_form"}]}),
+            "{wasm}"
+        );
+    }
+}

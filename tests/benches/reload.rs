@@ -17,19 +17,6 @@ use serde_json::json;
 const RELOADS: usize = 12;
 const CONNECTORS: usize = 100;
 
-/// `wasm` with a custom section appended, so its bytes (and hash) are unique.
-fn distinct(wasm: &[u8], tag: usize) -> Vec<u8> {
-    let name = b"bench-tag";
-    let payload = tag.to_le_bytes();
-    let mut out = wasm.to_vec();
-    out.push(0); // custom section id
-    out.push((1 + name.len() + payload.len()) as u8);
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&payload);
-    out
-}
-
 struct Server {
     base: String,
     client: reqwest::Client,
@@ -138,7 +125,10 @@ async fn main() -> anyhow::Result<()> {
     let cache = tempfile::tempdir()?;
     let flat = std::fs::read(integration_tests::FLAT_EXAMPLE_WASM)?;
     for i in 0..CONNECTORS {
-        std::fs::write(dir.path().join(format!("c{i:03}.wasm")), distinct(&flat, i))?;
+        std::fs::write(
+            dir.path().join(format!("c{i:03}.wasm")),
+            integration_tests::distinct(&flat, i),
+        )?;
     }
     let (server, cold) = start(dir.path(), cache.path()).await?;
     let answer = server

@@ -40,6 +40,33 @@ impl Drop for Running {
     }
 }
 
+/// `wasm` with a custom section naming `tag` appended: a distinct module (its own hash, its own
+/// compile) that behaves exactly as the original.
+pub fn distinct(wasm: &[u8], tag: usize) -> Vec<u8> {
+    fn leb(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"bench-distinct";
+    let payload = tag.to_string();
+    let mut content = Vec::new();
+    leb(name.len(), &mut content);
+    content.extend_from_slice(name);
+    content.extend_from_slice(payload.as_bytes());
+    let mut out = wasm.to_vec();
+    out.push(0);
+    leb(content.len(), &mut out);
+    out.extend_from_slice(&content);
+    out
+}
+
 /// The system token every test server uses.
 pub const TOKEN: &str = "test-system-token";
 

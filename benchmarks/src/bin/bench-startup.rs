@@ -27,39 +27,15 @@ use serde_json::{Value, json};
 const TOKEN: &str = "bench-token";
 const STORM_MODULES: usize = 50;
 
-/// `bytes` with a custom section naming `i` appended: a distinct module (its own hash, its own
-/// compile) that behaves exactly as the original.
-fn distinct(bytes: &[u8], i: usize) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let name = b"bench-distinct";
-    let payload = i.to_string();
-    let mut content = Vec::new();
-    leb(name.len(), &mut content);
-    content.extend_from_slice(name);
-    content.extend_from_slice(payload.as_bytes());
-    let mut out = bytes.to_vec();
-    out.push(0);
-    leb(content.len(), &mut out);
-    out.extend_from_slice(&content);
-    out
-}
-
 /// A plugins directory of `n` connectors `c0…` made from `module`.
 fn plugins(module: &str, n: usize, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let bytes = std::fs::read(module).with_context(|| format!("reading {module}"))?;
     for i in 0..n {
-        std::fs::write(dir.join(format!("c{i}.wasm")), distinct(&bytes, i))?;
+        std::fs::write(
+            dir.join(format!("c{i}.wasm")),
+            integration_tests::distinct(&bytes, i),
+        )?;
     }
     Ok(())
 }

@@ -285,6 +285,27 @@ fn summarize(options: Value) -> FnResult<Value> {
     Ok(json!({ "count": records.len(), "total": total }))
 }
 
+/// An integration step (`POST /steps/diy/approveExpense`): options are `{body, headers}`, the
+/// form a workflow platform posted and its non-secret headers. Expenses up to 500 are approved
+/// by policy at once; larger ones wait for a (simulated) manager's review, longer than the
+/// platform's 5 s, so the host answers `202` and delivers this result to `X-Response-URL`.
+fn approve_expense(options: Value) -> FnResult<Value> {
+    let form = &options["body"];
+    let amount = form["amount"]
+        .as_f64()
+        .ok_or_else(|| FnError::new("invalid_form", "The form has no amount."))?;
+    let by_manager = amount > 500.0;
+    if by_manager {
+        let review_ms = form["reviewMs"].as_u64().unwrap_or(6_000);
+        std::thread::sleep(std::time::Duration::from_millis(review_ms));
+    }
+    Ok(json!({
+        "approved": amount <= 10_000.0,
+        "amount": form["amount"],
+        "reviewedBy": if by_manager { "manager" } else { "policy" },
+    }))
+}
+
 /// Each function's kind is inferred from its options type (see `IntoFunction`), and
 /// `summarize` serves both as a utility and at the module root from one registration value.
 fn register(plugin: &mut Plugin) {
@@ -304,7 +325,8 @@ fn register(plugin: &mut Plugin) {
         .installer("changeEditionLimits", change_edition_limits)
         .setting("formInitBasic", form_init_basic)
         .setting("preSaveTrim", pre_save_trim)
-        .utility("summarize", summarize);
+        .utility("summarize", summarize)
+        .root("approveExpense", approve_expense);
 }
 
 extension_sdk::plugin!(register);
