@@ -162,13 +162,12 @@ pub fn now_ms() -> u64 {
 /// random point in its upper half ("equal jitter"), so receivers that failed together are not
 /// retried together.
 fn retry_delay_ms(attempts: u32, id: &str) -> u64 {
-    use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+    use std::hash::BuildHasher as _;
     let base = FIRST_RETRY_DELAY_MS
         .saturating_mul(1u64 << attempts.saturating_sub(1).min(20))
         .min(MAX_RETRY_DELAY_MS);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    (id, attempts).hash(&mut hasher);
-    base / 2 + hasher.finish() % (base / 2 + 1)
+    let random = std::collections::hash_map::RandomState::new().hash_one((id, attempts));
+    base / 2 + random % (base / 2 + 1)
 }
 
 impl Steps {
