@@ -23,6 +23,8 @@ echo "## Sandbox meters"
 cargo bench --locked -p integration-tests --bench sandbox_overhead
 echo "## Hot reload and restart"
 cargo bench --locked -p integration-tests --bench reload
+echo "## Integration step job store"
+cargo bench --locked -p integration-tests --bench steps
 echo "## Languages: Rust, JavaScript, Python, Node"
 cargo bench --locked -p integration-tests --bench languages
 target/release/bench-http --languages --duration 5
