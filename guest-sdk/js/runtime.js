@@ -224,3 +224,4 @@ export const wrappers = { ping: untyped, export: untyped, import: untyped };
 export const lifecycle = {
   step: untyped, formInit: untyped, preSave: untyped, initChild: untyped, update: untyped, changeEdition: untyped
 };
+export const scripts = { responseScript: untyped };

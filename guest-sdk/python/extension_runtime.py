@@ -174,3 +174,7 @@ class Wrappers(exports.Wrappers):
 
 class Lifecycle(exports.Lifecycle):
     step = form_init = pre_save = init_child = update = change_edition = _untyped
+
+
+class Scripts(exports.Scripts):
+    response_script = _untyped

@@ -7,7 +7,9 @@
 use std::marker::PhantomData;
 use std::sync::OnceLock;
 
-use crate::bindings::exports::integrator::extension::{hooks, lifecycle, plugin, wrappers};
+use crate::bindings::exports::integrator::extension::{
+    hooks, lifecycle, plugin, scripts, wrappers,
+};
 use crate::bindings::integrator::extension::types::{
     Boundary, ErrorCode, FnError, FunctionId, FunctionInfo, Kind,
 };
@@ -190,5 +192,14 @@ impl<P: Register> lifecycle::Guest for Adapter<P> {
         options: lifecycle::ChangeEditionOptions,
     ) -> Result<Option<String>, FnError> {
         dispatch!(target, options, ChangeEdition)
+    }
+}
+
+impl<P: Register> scripts::Guest for Adapter<P> {
+    fn response_script(
+        target: FunctionId,
+        options: scripts::ResponseScriptOptions,
+    ) -> Result<scripts::ResponseScriptResult, FnError> {
+        dispatch!(target, options, ResponseScript)
     }
 }

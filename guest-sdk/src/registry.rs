@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::bindings::exports::integrator::extension::{hooks, lifecycle, wrappers};
+use crate::bindings::exports::integrator::extension::{hooks, lifecycle, scripts, wrappers};
 use crate::bindings::integrator::extension::types as wit;
 pub use crate::bindings::integrator::extension::types::{Group, Kind};
 use crate::convert::{self, parse_list, parse_opt, to_json, to_json_list};
@@ -54,6 +54,7 @@ handlers! {
     InitChild(lifecycle::InitChildOptions => String),
     Update(lifecycle::UpdateOptions => Option<String>),
     ChangeEdition(lifecycle::ChangeEditionOptions => Option<String>),
+    ResponseScript(scripts::ResponseScriptOptions => scripts::ResponseScriptResult),
     Json(String => Option<String>),
 }
 
@@ -263,6 +264,38 @@ pub fn post_aggregate(
     Function {
         kind: Kind::PostAggregate,
         handler: Handler::PostAggregate(wrap(from, f, Ok)),
+    }
+}
+
+/// A response script: judges a connector's response (`responseCode` 0 continue, 1 retry the
+/// step, 2 fail the flow and retry it later, 3 fail the flow, 4 re-authenticate and retry).
+pub fn response_script(
+    f: impl Fn(ResponseScriptOptions) -> FnResult<ResponseScriptResult> + Send + Sync + 'static,
+) -> Function {
+    let from = |o: scripts::ResponseScriptOptions| {
+        Ok(ResponseScriptOptions {
+            request: ScriptRequest {
+                method: o.request.method,
+                url: o.request.url,
+                headers: convert::parse(&o.request.headers, || "request.headers".into())?,
+            },
+            response: ScriptResponse {
+                status: o.response.status,
+                headers: convert::parse(&o.response.headers, || "response.headers".into())?,
+                body: o.response.body,
+            },
+            context: convert::context(o.context)?,
+        })
+    };
+    let to = |r: ResponseScriptResult| {
+        Ok(scripts::ResponseScriptResult {
+            response_code: r.response_code as u8,
+            message: r.message,
+        })
+    };
+    Function {
+        kind: Kind::ResponseScript,
+        handler: Handler::ResponseScript(wrap(from, f, to)),
     }
 }
 
@@ -485,6 +518,7 @@ pub fn json<O: DeserializeOwned + 'static, R: IntoReturn + 'static>(
 /// | `InitChildOptions` | `FnResult<Value>` | initChild |
 /// | `UpdateOptions` | `FnResult<impl IntoReturn>` | update |
 /// | `ChangeEditionOptions` | `FnResult<impl IntoReturn>` | changeEdition |
+/// | `ResponseScriptOptions` | `FnResult<ResponseScriptResult>` | responseScript |
 /// | any `DeserializeOwned` (`Value`, a struct) | `FnResult<impl IntoReturn>` | json |
 ///
 /// `Marker` only tells the implementations apart; it is inferred, never written.
@@ -524,6 +558,7 @@ pub mod marker {
         InitChild,
         Update,
         ChangeEdition,
+        ResponseScript,
         Json
     );
 }
@@ -575,6 +610,7 @@ infer_fixed! {
     FormInit: FormInitOptions => Value = form_init,
     PreSave: PreSaveOptions => Value = pre_save,
     InitChild: InitChildOptions => Value = init_child,
+    ResponseScript: ResponseScriptOptions => ResponseScriptResult = response_script,
 }
 
 /// `IntoFunction` for functions over a kind's options that return nothing or a value.

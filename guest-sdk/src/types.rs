@@ -372,6 +372,64 @@ pub struct PostAggregateOptions {
     pub context: Context,
 }
 
+/// The request a connector sent, as a response script sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptRequest {
+    /// The method, uppercase.
+    pub method: String,
+    /// The URL without its query string.
+    pub url: String,
+    /// The headers (names lowercase, credentials removed).
+    pub headers: Value,
+}
+
+/// The response a connector got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers (names lowercase).
+    pub headers: Value,
+    /// The body as text.
+    pub body: String,
+}
+
+/// responseScript options: a connector's request and the response to judge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseScriptOptions {
+    /// 'request' - method, url (no query string), headers.
+    pub request: ScriptRequest,
+    /// 'response' - status, headers, body.
+    pub response: ScriptResponse,
+    /// Ids, settings, token and every other field.
+    pub context: Context,
+}
+
+/// What a response means (`responseCode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ResponseCode {
+    /// 0: hand the response on.
+    Continue = 0,
+    /// 1: fail the step and retry it.
+    RetryStep = 1,
+    /// 2: fail the flow and queue it for a retry.
+    FailFlowRetryLater = 2,
+    /// 3: fail the flow without retry.
+    FailFlow = 3,
+    /// 4: re-authenticate and retry.
+    Reauthenticate = 4,
+}
+
+/// responseScript result: `{responseCode, message?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseScriptResult {
+    /// What the response means.
+    pub response_code: ResponseCode,
+    /// For the run log.
+    pub message: Option<String>,
+}
+
 /// ping options: verify whether the wrapper connection is valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PingOptions {

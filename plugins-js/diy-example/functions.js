@@ -122,6 +122,25 @@ exports.version = function (options, callback) {
   callback(null, { version: '1.4.2', caller: options.caller || null })
 }
 
+// A response script: what a connector's response means (see plugins/diy-example).
+exports.sessionCheck = function (options, callback) {
+  const { status, body } = options.response
+  let verdict = { responseCode: 0 }
+  if (status === 401) verdict = { responseCode: 4, message: 'session expired' }
+  else if (status >= 200 && status < 300 && body.indexOf('Invalid session') >= 0) verdict = { responseCode: 4, message: 'the body says the session is invalid' }
+  else if (status === 429) verdict = { responseCode: 1, message: 'throttled' }
+  else if (status >= 500) verdict = { responseCode: 2, message: 'the API is failing' }
+  else if (status >= 400) verdict = { responseCode: 3, message: 'the API refused the request' }
+  callback(null, verdict)
+}
+exports.sessionCheck.kind = 'responseScript'
+
+// A response script that breaks its contract: codes stop at 4.
+exports.badVerdict = function (options, callback) {
+  callback(null, { responseCode: 7 })
+}
+exports.badVerdict.kind = 'responseScript'
+
 // An integration step (POST /steps/diy/approveExpense): options are {body, headers}, the form
 // a workflow platform posted and its non-secret headers. Expenses up to 500 are approved by
 // policy at once; larger ones wait for a (simulated) manager's review, longer than the

@@ -82,7 +82,26 @@ def version(options):
     return {"version": "1.4.2", "caller": options.get("caller")}
 
 
-__all__ = ["version"]
+@kind("responseScript")
+def session_check(options):
+    """A response script: what a connector's response means (see plugins/diy-example)."""
+    status, body = options["response"]["status"], options["response"]["body"]
+    if status == 401:
+        return {"responseCode": 4, "message": "session expired"}
+    if 200 <= status < 300 and "Invalid session" in body:
+        return {"responseCode": 4, "message": "the body says the session is invalid"}
+    if status == 429:
+        return {"responseCode": 1, "message": "throttled"}
+    if status >= 500:
+        return {"responseCode": 2, "message": "the API is failing"}
+    if status >= 400:
+        return {"responseCode": 3, "message": "the API refused the request"}
+    return {"responseCode": 0}
+
+
+sessionCheck = session_check
+
+__all__ = ["version", "sessionCheck"]
 
 hooks = {
     "preMapPhones": pre_map_phones,

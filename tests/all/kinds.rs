@@ -388,3 +388,71 @@ pub(crate) async fn bench_workload_functions_do_what_benchmarks_md_says() {
         json!([{"statusCode": 200, "id": "ok-a1"}, {"statusCode": 422, "errors": []}])
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_scripts_judge_responses_alike_in_rust_javascript_and_python() {
+    let cases = [
+        (200, r#"{"orders":[]}"#, json!({"responseCode": 0})),
+        (
+            200,
+            r#"{"error":"Invalid session"}"#,
+            json!({"responseCode": 4, "message": "the body says the session is invalid"}),
+        ),
+        (
+            401,
+            "",
+            json!({"responseCode": 4, "message": "session expired"}),
+        ),
+        (429, "", json!({"responseCode": 1, "message": "throttled"})),
+        (
+            503,
+            "",
+            json!({"responseCode": 2, "message": "the API is failing"}),
+        ),
+        (
+            400,
+            "",
+            json!({"responseCode": 3, "message": "the API refused the request"}),
+        ),
+    ];
+    for wasm in [
+        DIY_EXAMPLE_WASM,
+        integration_tests::JS_DIY_EXAMPLE_WASM,
+        integration_tests::PY_DIY_EXAMPLE_WASM,
+    ] {
+        let server = TestServer::start(&[("diy.wasm", wasm)]).await;
+        let listing = server.listing().await;
+        let functions = listing["plugins"][0]["functions"].as_array().unwrap();
+        let check = functions
+            .iter()
+            .find(|f| f["name"] == "sessionCheck")
+            .unwrap();
+        assert_eq!(check["kind"], "responseScript", "{wasm}");
+        for (status, body, expected) in &cases {
+            let options = json!({
+                "request": {"method": "GET", "url": "https://api.example.com/orders", "headers": {"accept": "application/json"}},
+                "response": {"status": status, "headers": {"content-type": "application/json"}, "body": body},
+            });
+            let r = server
+                .call(&json!({"diy": true, "function": "sessionCheck", "options": options}))
+                .await;
+            assert_eq!(
+                (r.status, r.json()),
+                (200, expected.clone()),
+                "{wasm} {status} {body}"
+            );
+        }
+    }
+    // A code outside 0..4 breaks the contract.
+    let server = TestServer::start(&[("diy.wasm", integration_tests::JS_DIY_EXAMPLE_WASM)]).await;
+    let r = server
+        .call(&json!({"diy": true, "function": "badVerdict", "options": {"request": {}, "response": {"status": 200, "body": ""}}}))
+        .await;
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            422,
+            json!({"errors": [{"message": "The responseScript function returned responseCode 7; it must be 0 (continue), 1 (retry the step), 2 (fail the flow, retry later), 3 (fail the flow) or 4 (re-authenticate).", "code": "invalid_extension_response"}]})
+        )
+    );
+}

@@ -184,6 +184,29 @@ export interface ChangeEditionOptions extends Context {
   license?: JsonValue;
 }
 
+/** The request a connector sent, as a response script sees it (no query string). */
+export interface ScriptRequest {
+  method: string;
+  url: string;
+  headers: { [name: string]: string };
+}
+/** The response a connector got. */
+export interface ScriptResponse {
+  status: number;
+  headers: { [name: string]: string };
+  body: string;
+}
+export interface ResponseScriptOptions extends Context {
+  request: ScriptRequest;
+  response: ScriptResponse;
+}
+/** 0 continue, 1 fail the step and retry it, 2 fail the flow and queue it for a retry, 3 fail
+ * the flow without retry, 4 re-authenticate and retry. */
+export interface ResponseScriptResult {
+  responseCode: 0 | 1 | 2 | 3 | 4;
+  message?: string;
+}
+
 /** Each kind's options and result (a function declares its kind with `fn.kind = '…'`). */
 export interface Kinds {
   preSavePage: { options: PreSavePageOptions; result: PreSavePageResult };
@@ -201,6 +224,7 @@ export interface Kinds {
   initChild: { options: InitChildOptions; result: JsonValue };
   update: { options: UpdateOptions; result: JsonValue | void };
   changeEdition: { options: ChangeEditionOptions; result: JsonValue | void };
+  responseScript: { options: ResponseScriptOptions; result: ResponseScriptResult };
   json: { options: Context; result: JsonValue | void };
 }
 

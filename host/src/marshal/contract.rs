@@ -17,7 +17,7 @@ use super::output::{self, Texts};
 use crate::error::ApiError;
 use crate::fields::Fields;
 use crate::runtime::Call;
-use crate::runtime::bindings::{FnError, FunctionId, Kind, hooks, lifecycle, wrappers};
+use crate::runtime::bindings::{FnError, FunctionId, Kind, hooks, lifecycle, scripts, wrappers};
 
 /// The static facts of one kind: a row of [`CONTRACTS`].
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub trait KindContract {
 }
 
 /// The static facts of every kind, in the WIT's order.
-pub const CONTRACTS: [Contract; 16] = [
+pub const CONTRACTS: [Contract; 17] = [
     PreSavePage::ROW,
     PreMap::ROW,
     PostMap::ROW,
@@ -90,6 +90,7 @@ pub const CONTRACTS: [Contract; 16] = [
     InitChild::ROW,
     Update::ROW,
     ChangeEdition::ROW,
+    ResponseScript::ROW,
     Contract {
         kind: Kind::Json,
         name: "json",
@@ -492,6 +493,60 @@ impl KindContract for ChangeEdition {
     typed_export!(integrator_extension_lifecycle.call_change_edition);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         optional_value(result, texts)
+    }
+}
+
+/// The fields of a JSON object text (an object that is not one has none).
+fn object(text: Option<String>) -> serde_json::Map<String, serde_json::Value> {
+    match text.and_then(|t| serde_json::from_str(&t).ok()) {
+        Some(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+fn text_of(map: &serde_json::Map<String, serde_json::Value>, key: &str) -> String {
+    map.get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn headers_of(map: &serde_json::Map<String, serde_json::Value>) -> String {
+    map.get("headers")
+        .filter(|h| h.is_object())
+        .map_or_else(|| "{}".to_string(), serde_json::Value::to_string)
+}
+
+/// responseScript: `{responseCode: 0..4, message?}` for a connector's request and response.
+pub struct ResponseScript;
+impl KindContract for ResponseScript {
+    const ROW: Contract = row(Kind::ResponseScript, "responseScript");
+    type Options = scripts::ResponseScriptOptions;
+    type Result = scripts::ResponseScriptResult;
+    fn options(mut f: Fields<'_>, _: Option<Vec<String>>) -> Self::Options {
+        let request = object(f.json("request"));
+        let response = object(f.json("response"));
+        scripts::ResponseScriptOptions {
+            request: scripts::ScriptRequest {
+                method: text_of(&request, "method"),
+                url: text_of(&request, "url"),
+                headers: headers_of(&request),
+            },
+            response: scripts::ScriptResponse {
+                status: response
+                    .get("status")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0),
+                headers: headers_of(&response),
+                body: text_of(&response, "body"),
+            },
+            context: f.context(),
+        }
+    }
+    typed_export!(integrator_extension_scripts.call_response_script);
+    fn write(result: &Self::Result, _: Texts) -> Result<Option<String>, ApiError> {
+        output::response_script(result).map(Some)
     }
 }
 

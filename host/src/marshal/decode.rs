@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::value::RawValue;
 
-use crate::runtime::bindings::{RecordError, hooks, wrappers};
+use crate::runtime::bindings::{RecordError, hooks, scripts, wrappers};
 
 /// A typed result decoded from a guest's JSON; the error says what does not fit.
 pub trait FromGuestJson: Sized {
@@ -197,6 +197,24 @@ impl FromGuestJson for Vec<wrappers::ImportResponse> {
                 errors: record_errors(r.errors),
             })
             .collect())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ResponseScriptJson {
+    response_code: u8,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+impl FromGuestJson for scripts::ResponseScriptResult {
+    fn from_guest_json(text: Option<&str>) -> Result<Self, String> {
+        let r: ResponseScriptJson = parse(required(text, "{responseCode, message?}")?)?;
+        Ok(scripts::ResponseScriptResult {
+            response_code: r.response_code,
+            message: r.message,
+        })
     }
 }
 

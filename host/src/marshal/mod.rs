@@ -202,5 +202,6 @@ pub async fn invoke(
         Kind::InitChild => cx.run::<contract::InitChild>(call, options).await,
         Kind::Update => cx.run::<contract::Update>(call, options).await,
         Kind::ChangeEdition => cx.run::<contract::ChangeEdition>(call, options).await,
+        Kind::ResponseScript => cx.run::<contract::ResponseScript>(call, options).await,
     }
 }

@@ -4,7 +4,7 @@
 use serde::de::IgnoredAny;
 
 use crate::error::{ApiError, json_string};
-use crate::runtime::bindings::{RecordError, hooks, wrappers};
+use crate::runtime::bindings::{RecordError, hooks, scripts, wrappers};
 
 /// Whether the guest JSON texts inside a result still need checking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +137,30 @@ pub fn pre_save_page(r: &hooks::PreSavePageResponse, texts: Texts) -> Result<Str
     w.key("abort").push(if r.abort { "true" } else { "false" });
     w.key("newErrorsAndRetryData")
         .raw_list(&r.new_errors_and_retry_data)?;
+    w.push("}");
+    Ok(w.finish())
+}
+
+/// The codes a response script may answer: 0 continue, 1 fail the step and retry it, 2 fail
+/// the flow and queue it for a retry, 3 fail the flow without retry, 4 re-authenticate and
+/// retry.
+pub const RESPONSE_CODES: std::ops::RangeInclusive<u8> = 0..=4;
+
+/// responseScript result: `{responseCode, message?}`, the code one of [`RESPONSE_CODES`].
+pub fn response_script(r: &scripts::ResponseScriptResult) -> Result<String, ApiError> {
+    if !RESPONSE_CODES.contains(&r.response_code) {
+        return Err(ApiError::ContractBroken(format!(
+            "The responseScript function returned responseCode {}; it must be 0 (continue), 1 (retry the step), 2 (fail the flow, retry later), 3 (fail the flow) or 4 (re-authenticate).",
+            r.response_code
+        )));
+    }
+    let mut w = Writer::new(Texts::Checked);
+    w.push("{")
+        .key("responseCode")
+        .push(&r.response_code.to_string());
+    if let Some(message) = &r.message {
+        w.key("message").string(message);
+    }
     w.push("}");
     Ok(w.finish())
 }

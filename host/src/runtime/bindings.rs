@@ -9,7 +9,7 @@ mod generated {
     });
 }
 
-pub use generated::exports::integrator::extension::{hooks, lifecycle, wrappers};
+pub use generated::exports::integrator::extension::{hooks, lifecycle, scripts, wrappers};
 pub use generated::integrator::extension::log;
 pub use generated::integrator::extension::types::{
     self, Boundary, Context, ErrorCode, FnError, FunctionId, FunctionInfo, Group, Kind, RecordError,

@@ -306,6 +306,28 @@ fn approve_expense(options: Value) -> FnResult<Value> {
     }))
 }
 
+/// A response script: what a connector's response means. A 200 whose body says the session
+/// is invalid means re-authenticate, as a 401 does; throttling retries the step; a server
+/// error fails the flow for a later retry; another client error fails it for good.
+fn session_check(options: ResponseScriptOptions) -> FnResult<ResponseScriptResult> {
+    let response = &options.response;
+    let (code, message) = match response.status {
+        401 => (ResponseCode::Reauthenticate, Some("session expired")),
+        200..=299 if response.body.contains("Invalid session") => (
+            ResponseCode::Reauthenticate,
+            Some("the body says the session is invalid"),
+        ),
+        429 => (ResponseCode::RetryStep, Some("throttled")),
+        500..=599 => (ResponseCode::FailFlowRetryLater, Some("the API is failing")),
+        400..=499 => (ResponseCode::FailFlow, Some("the API refused the request")),
+        _ => (ResponseCode::Continue, None),
+    };
+    Ok(ResponseScriptResult {
+        response_code: code,
+        message: message.map(str::to_string),
+    })
+}
+
 /// Each function's kind is inferred from its options type (see `IntoFunction`), and
 /// `summarize` serves both as a utility and at the module root from one registration value.
 fn register(plugin: &mut Plugin) {
@@ -326,7 +348,8 @@ fn register(plugin: &mut Plugin) {
         .setting("formInitBasic", form_init_basic)
         .setting("preSaveTrim", pre_save_trim)
         .utility("summarize", summarize)
-        .root("approveExpense", approve_expense);
+        .root("approveExpense", approve_expense)
+        .root("sessionCheck", session_check);
 }
 
 extension_sdk::plugin!(register);
