@@ -12,9 +12,10 @@ const camel = (k) => k.replace(/-(.)/g, (_, c) => c.toUpperCase());
 
 test('the kinds are the WIT enum cases, keywords unescaped', async () => {
   const kinds = await witKinds(join(here, '..', '..', 'wit'));
-  assert.equal(kinds.length, 16);
+  assert.equal(kinds.length, 17);
   assert.deepEqual(kinds.slice(0, 2), ['pre-save-page', 'pre-map']);
   assert.ok(kinds.includes('export') && kinds.includes('import') && kinds.at(-1) === 'json');
+  assert.equal(kinds.at(-2), 'response-script');
 });
 
 test('the type declarations name every kind and no other', async () => {
