@@ -61,6 +61,11 @@ fn authorized(
     })
 }
 
+/// A job store operation that failed, as the answer says it.
+fn store_failed(err: anyhow::Error) -> ApiError {
+    ApiError::StepsUnavailable(format!("{err:#}"))
+}
+
 fn steps_of(state: &AppState) -> Result<Arc<Steps>, ApiError> {
     state.steps.clone().ok_or_else(|| {
         ApiError::StepsUnavailable("the job store could not be opened (see the host's log)".into())
@@ -216,10 +221,7 @@ async fn submit_inner(
                 created_ms: now_ms(),
                 outcome: None,
             };
-            steps
-                .record(job)
-                .await
-                .map_err(|err| ApiError::StepsUnavailable(format!("{err:#}")))?;
+            steps.record(job).await.map_err(store_failed)?;
             let job_id = request_id.to_string();
             tokio::spawn(async move {
                 let outcome = call.await.unwrap_or_else(|err| Outcome {
@@ -274,10 +276,7 @@ pub async fn list(State(state): State<AppState>, request: Request) -> Response {
     drop(request);
     let result = async {
         let steps = steps?;
-        let jobs = steps
-            .jobs()
-            .await
-            .map_err(|err| ApiError::StepsUnavailable(format!("{err:#}")))?;
+        let jobs = steps.jobs().await.map_err(store_failed)?;
         let jobs: Vec<Value> = jobs
             .iter()
             .map(|j| {
@@ -318,11 +317,7 @@ pub async fn retry(
     drop(request);
     let result = async {
         let steps = steps?;
-        match steps
-            .retry(&id)
-            .await
-            .map_err(|err| ApiError::StepsUnavailable(format!("{err:#}")))?
-        {
+        match steps.retry(&id).await.map_err(store_failed)? {
             None => Err(ApiError::JobNotFound(id.clone())),
             Some(false) => Err(ApiError::JobRunning(id.clone())),
             Some(true) => Ok(StatusCode::ACCEPTED.into_response()),
@@ -342,11 +337,7 @@ pub async fn drop_job(
     drop(request);
     let result = async {
         let steps = steps?;
-        if steps
-            .drop_job(&id)
-            .await
-            .map_err(|err| ApiError::StepsUnavailable(format!("{err:#}")))?
-        {
+        if steps.drop_job(&id).await.map_err(store_failed)? {
             Ok(Response::builder()
                 .status(StatusCode::NO_CONTENT)
                 .body(Body::empty())
