@@ -43,7 +43,12 @@ async fn run(
 ) -> Result<(Option<String>, Instant), ApiError> {
     // The snapshot is held for the whole call: a reload never swaps a module mid-call.
     let mut snapshot = state.registry.current();
-    if let Some(id) = dispatch::requested_id(envelope).filter(|id| snapshot.loading.contains(id)) {
+    // Only while something is loading does the envelope's id get read twice.
+    let loading = (!snapshot.loading.is_empty())
+        .then(|| dispatch::requested_id(envelope))
+        .flatten()
+        .filter(|id| snapshot.loading.contains(id));
+    if let Some(id) = loading {
         let wait = match deadline {
             Some(deadline) => state
                 .load_wait
