@@ -126,6 +126,16 @@ impl SandboxError {
     }
 }
 
+/// The task running a call died (a panic in the host, or a cancelled runtime): answered as a
+/// trap, the call's outcome being unknown.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        ApiError::Sandbox(SandboxError::Trap {
+            message: format!("the host task running the call failed: {err}"),
+        })
+    }
+}
+
 /// Longest error `code` a function may answer with, in bytes; longer ones are cut.
 pub const MAX_ERROR_CODE_BYTES: usize = 256;
 /// Longest error `message` a function may answer with, in bytes; longer ones are cut and end

@@ -20,7 +20,7 @@ use prometheus_client::encoding::{
 };
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry as Prom;
@@ -80,7 +80,24 @@ fn labels(encoder: &mut LabelSetEncoder, pairs: &[(&str, &str)]) -> Result<(), s
     Ok(())
 }
 
-type HistogramFamily = Family<Connector, Histogram, fn() -> Histogram>;
+/// Exponential histogram buckets: start, factor, count.
+#[derive(Clone, Copy)]
+struct Buckets(f64, f64, u16);
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(self.0, self.1, self.2))
+    }
+}
+
+type HistogramFamily = Family<Connector, Histogram, Buckets>;
+
+/// Registers a per-connector histogram family.
+fn histograms(prom: &mut Prom, name: &str, help: &str, buckets: Buckets) -> HistogramFamily {
+    let family = HistogramFamily::new_with_constructor(buckets);
+    prom.register(name, help, family.clone());
+    family
+}
 
 /// The host's metrics.
 pub struct Metrics {
@@ -111,21 +128,18 @@ impl Metrics {
             "Calls answered, by connector, function and outcome (ok, a host error code, or function_error)",
             calls.clone(),
         );
-        // 0.5 ms to ~65 s.
-        let duration: HistogramFamily =
-            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 4.0, 9)));
-        prom.register(
+        // 0.5 ms to ~65 s; 100 k to ~100 G fuel units.
+        let duration = histograms(
+            &mut prom,
             "call_duration_seconds",
             "Time from a call's start to its answer, by connector",
-            duration.clone(),
+            Buckets(0.0005, 4.0, 9),
         );
-        // 100 k to ~100 G fuel units.
-        let fuel: HistogramFamily =
-            Family::new_with_constructor(|| Histogram::new(exponential_buckets(1e5, 10.0, 7)));
-        prom.register(
+        let fuel = histograms(
+            &mut prom,
             "call_fuel",
             "Fuel a call's guest used, by connector",
-            fuel.clone(),
+            Buckets(1e5, 10.0, 7),
         );
         prom.register_collector(Box::new(State { registry, runtime }));
         Self {

@@ -14,7 +14,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use integration_tests::Running;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::sync::{Notify, watch};
 
 const TOKEN: &str = "deploy-test-token";
@@ -26,25 +25,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// One HTTP/1.1 request on a fresh connection: (status, body). `None` if the connection
-/// fails or closes before a status line.
-async fn http(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
 }
 
 /// A local API whose `/hold` answers only once the test releases it, counting arrivals.
@@ -133,15 +113,6 @@ fn serve(binary: &Path, plugins: &Path, cache: &Path, port: u16) -> Command {
     command
 }
 
-async fn wait_ready(port: u16) {
-    integration_tests::eventually("the host is ready", || async {
-        http(port, "GET", "/readyz", "")
-            .await
-            .is_some_and(|(s, _)| s == 200)
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_every_in_flight_call_and_exits_cleanly() {
     const CALLS: usize = 8;
@@ -155,7 +126,7 @@ async fn sigterm_drains_every_in_flight_call_and_exits_cleanly() {
         .spawn()
         .unwrap();
     let mut host = Running(child);
-    wait_ready(port).await;
+    integration_tests::wait_ready(port).await;
 
     let body = format!(
         r#"{{"_connectorId":"egress","type":"utility","function":"fetch","options":{{"url":"http://localhost:{}/hold"}}}}"#,
@@ -164,7 +135,9 @@ async fn sigterm_drains_every_in_flight_call_and_exits_cleanly() {
     let calls: Vec<_> = (0..CALLS)
         .map(|_| {
             let body = body.clone();
-            tokio::spawn(async move { http(port, "POST", "/function", &body).await })
+            tokio::spawn(async move {
+                integration_tests::http_once(port, "POST /function HTTP/1.1", TOKEN, &body).await
+            })
         })
         .collect();
     // Every call is inside the host, waiting on the API, when the signal arrives.
@@ -233,7 +206,8 @@ fn chmod(path: &Path, mode: u32) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_host_serves_as_a_non_root_user_from_a_read_only_directory_writing_only_its_cache() {
+async fn the_host_serves_as_a_non_root_user_from_a_read_only_directory_writing_only_its_cache_and_probe_checks_livez()
+ {
     let work = tempfile::tempdir().unwrap();
     // The image's layout: the binary and plugins read only; one writable cache directory.
     let app = work.path().join("app");
@@ -265,7 +239,7 @@ async fn the_host_serves_as_a_non_root_user_from_a_read_only_directory_writing_o
     }
     let mut command = command;
     let _host = Running(command.spawn().unwrap());
-    wait_ready(port).await;
+    integration_tests::wait_ready(port).await;
 
     // The image's HEALTHCHECK: `extension-host probe` succeeds on /livez, fails on a 404.
     let probe = |path: &str| {
@@ -280,7 +254,10 @@ async fn the_host_serves_as_a_non_root_user_from_a_read_only_directory_writing_o
     assert!(!probe("/no-such-route"));
 
     let body = r#"{"_connectorId":"probe","type":"utility","function":"echo","options":{"a":1}}"#;
-    let (status, answer) = http(port, "POST", "/function", body).await.unwrap();
+    let (status, answer) =
+        integration_tests::http_once(port, "POST /function HTTP/1.1", TOKEN, body)
+            .await
+            .unwrap();
     assert_eq!((status, answer.as_str()), (200, r#"{"a":1}"#));
     // The compiled module went to the cache, and nothing else was written anywhere.
     let cached: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().collect();

@@ -10,13 +10,12 @@ use serde_json::{Value, json};
 
 /// The host binary as a Lambda function on `plugins`, polling `api`.
 fn function(api: &RuntimeApi, plugins: &std::path::Path) -> Running {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_extension-host"))
+    let child = api
+        .environment(&mut std::process::Command::new(env!(
+            "CARGO_BIN_EXE_extension-host"
+        )))
         .args(["lambda", "--no-cache", "--plugins"])
         .arg(plugins)
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "ext")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
@@ -233,12 +232,9 @@ async fn the_packaged_zip_bootstrap_serves_with_its_precompiled_code_through_the
 
     let api = RuntimeApi::start().await;
     let log = work.path().join("bootstrap.log");
-    let child = std::process::Command::new(root.join("bootstrap"))
+    let child = api
+        .environment(&mut std::process::Command::new(root.join("bootstrap")))
         .current_dir(&root)
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "ext")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("RUST_LOG", "info")
         // No writable cache: everything it runs must come from the zip.
         .env("NO_CACHE", "1")

@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 
 use integration_tests::Running;
 use integration_tests::receiver::Receiver;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const TOKEN: &str = "steps-restart-token";
 
@@ -26,32 +25,6 @@ fn host(plugins: &Path, state: &Path, port: u16) -> Running {
         .spawn()
         .unwrap();
     Running(child)
-}
-
-/// One request on a fresh connection: (status, body).
-async fn http(port: u16, head: &str, body: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    let request = format!(
-        "{head}\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.ok()?;
-    let status = answer.split(' ').nth(1)?.parse().ok()?;
-    Some((status, answer.split_once("\r\n\r\n")?.1.to_string()))
-}
-
-async fn wait_ready(port: u16) {
-    integration_tests::eventually("the host is ready", || async {
-        http(port, "GET /readyz HTTP/1.1", "")
-            .await
-            .is_some_and(|(s, _)| s == 200)
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -81,15 +54,20 @@ async fn a_host_killed_while_a_step_runs_delivers_its_callback_after_a_restart()
         .port();
 
     let mut first = host(&plugins, &state, port);
-    wait_ready(port).await;
+    integration_tests::wait_ready(port).await;
     let head = format!(
         "POST /steps/probe/step HTTP/1.1\r\nX-Response-URL: {}",
         receiver.url()
     );
     // Long enough that the kill lands while the function runs (within its 30 s deadline).
-    let (status, body) = http(port, &head, r#"{"sleepMs": 20000, "marker": "survives"}"#)
-        .await
-        .unwrap();
+    let (status, body) = integration_tests::http_once(
+        port,
+        &head,
+        TOKEN,
+        r#"{"sleepMs": 20000, "marker": "survives"}"#,
+    )
+    .await
+    .unwrap();
     assert_eq!(status, 202, "{body}");
     let job: serde_json::Value = serde_json::from_str(&body).unwrap();
     let job = job["jobId"].as_str().unwrap().to_string();
@@ -104,7 +82,7 @@ async fn a_host_killed_while_a_step_runs_delivers_its_callback_after_a_restart()
     // The restarted host finds the job running, runs it again (the same envelope: it sleeps
     // its 20 s again), and delivers the outcome under the same job id.
     let _second = host(&plugins, &state, port);
-    wait_ready(port).await;
+    integration_tests::wait_ready(port).await;
     let callbacks = receiver.wait_for(1).await;
     assert_eq!(callbacks[0].headers["idempotency-key"], job);
     let result: serde_json::Value = serde_json::from_str(&callbacks[0].body).unwrap();

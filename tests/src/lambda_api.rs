@@ -138,6 +138,18 @@ impl RuntimeApi {
         }
     }
 
+    /// Points `command` (a function's process) at this API, as Lambda's environment does.
+    pub fn environment<'c>(
+        &self,
+        command: &'c mut std::process::Command,
+    ) -> &'c mut std::process::Command {
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", self.addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "extension")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    }
+
     /// Invokes the function with `payload` and the extension properties as client context.
     pub async fn invoke(&self, properties: &Value, payload: &str) -> Outcome {
         let id = format!(

@@ -67,6 +67,37 @@ pub fn distinct(wasm: &[u8], tag: usize) -> Vec<u8> {
     out
 }
 
+/// One HTTP/1.1 request to a host binary on `127.0.0.1:port`, on a fresh connection: `head` is
+/// the request line plus any extra header lines; the body is sent as JSON with `Authorization:
+/// Bearer <token>`. (status, body), or `None` if the connection fails or closes before a
+/// status line.
+pub async fn http_once(port: u16, head: &str, token: &str, body: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!(
+        "{head}\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let status = answer.split(' ').nth(1)?.parse().ok()?;
+    Some((status, answer.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// Waits until the host binary on `127.0.0.1:port` answers `/readyz` with 200.
+pub async fn wait_ready(port: u16) {
+    eventually("the host is ready", || async {
+        http_once(port, "GET /readyz HTTP/1.1", "", "")
+            .await
+            .is_some_and(|(status, _)| status == 200)
+    })
+    .await;
+}
+
 /// The system token every test server uses.
 pub const TOKEN: &str = "test-system-token";
 

@@ -59,13 +59,9 @@ async fn cold_start(
 ) -> anyhow::Result<(f64, f64)> {
     let api = RuntimeApi::start().await;
     let mut command = Command::new(host);
-    command
+    api.environment(&mut command)
         .args(["lambda", "--no-cache", "--plugins"])
         .arg(dir)
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("RUST_LOG", "error")
         .stdout(Stdio::null());
     if let Some(pre) = precompiled {

@@ -14,7 +14,7 @@ use super::AppState;
 use super::auth::{body_or_query_token, find_token, header_token, token_matches};
 use super::results::{Held, HeldBody};
 use crate::envelope::{Envelope, is_json_content_type};
-use crate::error::{ApiError, SandboxError};
+use crate::error::ApiError;
 
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -163,20 +163,15 @@ async fn call(
     request_id: std::sync::Arc<str>,
 ) -> Result<(Option<String>, Held), ApiError> {
     let (parts, body) = request.into_parts();
-    let body = tokio::time::timeout(
-        state.body_read_timeout,
-        read_body(body, &parts.headers, state.max_body_bytes),
-    )
-    .await
-    .map_err(|_| ApiError::BodyReadTimeout(state.body_read_timeout))??;
+    let body = read_body(&state, body, &parts.headers, state.max_body_bytes).await?;
     let runtime = state.runtime.clone();
     let work = async move { answer(&state, &parts, &body, request_id).await }
         .instrument(tracing::Span::current());
-    runtime.guests.run(work).await.unwrap_or_else(|err| {
-        Err(ApiError::Sandbox(SandboxError::Trap {
-            message: format!("the host task running the call failed: {err}"),
-        }))
-    })
+    runtime
+        .guests
+        .run(work)
+        .await
+        .unwrap_or_else(|err| Err(err.into()))
 }
 
 async fn answer(
@@ -215,8 +210,20 @@ async fn answer(
     Ok((body, held))
 }
 
-/// Reads the body up to `limit` bytes; a declared or actual larger body is refused.
-async fn read_body(
+/// Reads the body up to `limit` bytes within the body-read timeout; a declared or actual
+/// larger body is refused.
+pub(crate) async fn read_body(
+    state: &AppState,
+    body: Body,
+    headers: &axum::http::HeaderMap,
+    limit: u64,
+) -> Result<bytes::Bytes, ApiError> {
+    tokio::time::timeout(state.body_read_timeout, read_at_most(body, headers, limit))
+        .await
+        .map_err(|_| ApiError::BodyReadTimeout(state.body_read_timeout))?
+}
+
+async fn read_at_most(
     body: Body,
     headers: &axum::http::HeaderMap,
     limit: u64,

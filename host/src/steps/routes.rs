@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 use super::store::{Job, JobState, Outcome};
 use super::{Steps, now_ms};
 use crate::envelope::Envelope;
-use crate::error::{ApiError, SandboxError};
+use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::auth::{find_token, token_matches};
 
@@ -82,11 +81,18 @@ pub async fn run_call(state: &AppState, envelope: String, request_id: Arc<str>) 
             .await
             .map(|(body, _)| body)
     };
-    let result = state.runtime.guests.run(work).await.unwrap_or_else(|err| {
-        Err(ApiError::Sandbox(SandboxError::Trap {
-            message: format!("the host task running the call failed: {err}"),
-        }))
-    });
+    outcome(
+        state
+            .runtime
+            .guests
+            .run(work)
+            .await
+            .unwrap_or_else(|err| Err(err.into())),
+    )
+}
+
+/// A call's result as `/function` would answer it.
+fn outcome(result: Result<Option<String>, ApiError>) -> Outcome {
     match result {
         Ok(body) => Outcome {
             status: 200,
@@ -97,6 +103,11 @@ pub async fn run_call(state: &AppState, envelope: String, request_id: Arc<str>) 
             body: err.body(),
         },
     }
+}
+
+/// The outcome of a spawned [`run_call`], whether or not its task survived.
+fn joined(result: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    result.unwrap_or_else(|err| outcome(Err(err.into())))
 }
 
 fn answer(outcome: Outcome) -> Response {
@@ -113,18 +124,6 @@ fn answer(outcome: Outcome) -> Response {
 pub async fn submit(
     State(state): State<AppState>,
     Path((id, function)): Path<(String, String)>,
-    request: Request,
-) -> Response {
-    match submit_inner(state, id, function, request).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    }
-}
-
-async fn submit_inner(
-    state: AppState,
-    id: String,
-    function: String,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
@@ -146,12 +145,7 @@ async fn submit_inner(
     let limit = plugin
         .as_ref()
         .map_or(state.max_body_bytes, |p| p.limits.max_request_bytes);
-    let body = tokio::time::timeout(state.body_read_timeout, async {
-        axum::body::to_bytes(body, usize::try_from(limit).unwrap_or(usize::MAX)).await
-    })
-    .await
-    .map_err(|_| ApiError::BodyReadTimeout(state.body_read_timeout))?
-    .map_err(|_| ApiError::BodyTooLarge(limit))?;
+    let body = crate::http::routes::read_body(&state, body, &parts.headers, limit).await?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
     let raw: Box<RawValue> = if text.trim().is_empty() {
@@ -223,16 +217,7 @@ async fn submit_inner(
             };
             steps.record(job).await.map_err(store_failed)?;
             let job_id = request_id.to_string();
-            tokio::spawn(async move {
-                let outcome = call.await.unwrap_or_else(|err| Outcome {
-                    status: 422,
-                    body: ApiError::Sandbox(SandboxError::Trap {
-                        message: format!("the host task running the call failed: {err}"),
-                    })
-                    .body(),
-                });
-                steps.finish(&job_id, outcome).await;
-            });
+            tokio::spawn(async move { steps.finish(&job_id, joined(call.await)).await });
             tracing::info!(job = &*request_id, connector = %id, function = %function,
                 "step answered 202: the outcome will be delivered to its X-Response-URL");
             let body = json!({"jobId": &*request_id, "state": "running"}).to_string();
@@ -248,18 +233,16 @@ async fn submit_inner(
             return Ok(response);
         }
     };
-    let outcome = outcome.unwrap_or_else(|err| Outcome {
-        status: 422,
-        body: ApiError::Sandbox(SandboxError::Trap {
-            message: format!("the host task running the call failed: {err}"),
-        })
-        .body(),
-    });
-    Ok(answer(outcome))
+    Ok(answer(joined(outcome)))
 }
 
-fn listing_authorized(state: &AppState, request: &Request) -> Result<Arc<Steps>, ApiError> {
-    let token = find_token(request.headers(), None, request.uri().query());
+/// The job store, for a request presenting the system token.
+fn listing_authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<Arc<Steps>, ApiError> {
+    let token = find_token(headers, None, uri.query());
     if !token_matches(token.as_deref(), &state.system_token) {
         return Err(ApiError::Unauthorized);
     }
@@ -271,81 +254,66 @@ fn rfc3339_ms(ms: u64) -> String {
 }
 
 /// `GET /steps/jobs` (system token): every job not yet delivered.
-pub async fn list(State(state): State<AppState>, request: Request) -> Response {
-    let steps = listing_authorized(&state, &request);
-    drop(request);
-    let result = async {
-        let steps = steps?;
-        let jobs = steps.jobs().await.map_err(store_failed)?;
-        let jobs: Vec<Value> = jobs
-            .iter()
-            .map(|j| {
-                json!({
-                    "id": j.id,
-                    "connector": j.connector,
-                    "function": j.function,
-                    "type": j.group,
-                    "state": j.state,
-                    "attempts": j.attempts,
-                    "nextAttempt": j.next_attempt_ms.map(rfc3339_ms),
-                    "lastError": j.last_error,
-                    "createdAt": rfc3339_ms(j.created_ms),
-                    "outcomeStatus": j.outcome.as_ref().map(|o| o.status),
-                })
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let steps = listing_authorized(&state, &headers, &uri)?;
+    let jobs: Vec<Value> = steps
+        .jobs()
+        .await
+        .map_err(store_failed)?
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id,
+                "connector": j.connector,
+                "function": j.function,
+                "type": j.group,
+                "state": j.state,
+                "attempts": j.attempts,
+                "nextAttempt": j.next_attempt_ms.map(rfc3339_ms),
+                "lastError": j.last_error,
+                "createdAt": rfc3339_ms(j.created_ms),
+                "outcomeStatus": j.outcome.as_ref().map(|o| o.status),
             })
-            .collect();
-        Ok::<_, ApiError>(json!({"jobs": jobs}).to_string())
-    }
-    .await;
-    match result {
-        Ok(body) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
-            body,
-        )
-            .into_response(),
-        Err(err) => err.into_response(),
-    }
+        })
+        .collect();
+    let body = json!({"jobs": jobs}).to_string();
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static(JSON))],
+        body,
+    )
+        .into_response())
 }
 
 /// `POST /steps/jobs/{id}/retry` (system token): deliver a pending or failed job now.
 pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
-) -> Response {
-    let steps = listing_authorized(&state, &request);
-    drop(request);
-    let result = async {
-        let steps = steps?;
-        match steps.retry(&id).await.map_err(store_failed)? {
-            None => Err(ApiError::JobNotFound(id.clone())),
-            Some(false) => Err(ApiError::JobRunning(id.clone())),
-            Some(true) => Ok(StatusCode::ACCEPTED.into_response()),
-        }
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<StatusCode, ApiError> {
+    let steps = listing_authorized(&state, &headers, &uri)?;
+    match steps.retry(&id).await.map_err(store_failed)? {
+        None => Err(ApiError::JobNotFound(id)),
+        Some(false) => Err(ApiError::JobRunning(id)),
+        Some(true) => Ok(StatusCode::ACCEPTED),
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `DELETE /steps/jobs/{id}` (system token): forget a job.
 pub async fn drop_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    request: Request,
-) -> Response {
-    let steps = listing_authorized(&state, &request);
-    drop(request);
-    let result = async {
-        let steps = steps?;
-        if steps.drop_job(&id).await.map_err(store_failed)? {
-            Ok(Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(Body::empty())
-                .unwrap_or_default())
-        } else {
-            Err(ApiError::JobNotFound(id.clone()))
-        }
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<StatusCode, ApiError> {
+    let steps = listing_authorized(&state, &headers, &uri)?;
+    if steps.drop_job(&id).await.map_err(store_failed)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::JobNotFound(id))
     }
-    .await;
-    result.unwrap_or_else(IntoResponse::into_response)
 }
