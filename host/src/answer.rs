@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::dispatch;
 use crate::envelope::Envelope;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::marshal::{self, kind_name, output};
 use crate::metrics::CallRecord;
 use crate::runtime::{Call, Tags};
+use crate::{dispatch, nested};
 
 /// Resolves and runs the envelope's function; the answer's body (`None`: an empty answer) and
 /// the call's deadline. `body_len` is the request's size, checked against the connector's
@@ -83,15 +83,27 @@ async fn run(
         connector: target.plugin.id.clone(),
         request_id,
     };
+    let mut grants = target.plugin.grants();
+    grants.scripts = nested::script_hook(
+        &state.runtime,
+        &target.plugin,
+        &tags,
+        &limits,
+        Instant::now() + std::time::Duration::from_millis(limits.timeout_ms),
+    );
     let mut call = state
         .runtime
-        .start(target.plugin.pre(), &limits, tags, target.plugin.grants())
+        .start(target.plugin.pre(), &limits, tags, grants)
         .await?;
     let result = call
         .within_deadline(async |call: &mut Call| marshal::invoke(call, &target, options).await)
         .await;
     span.record("fuel_used", call.fuel_used());
     record.fuel = Some(call.fuel_used());
+    // A response script that ended the call decides its answer, whatever the guest did.
+    if let Some(verdict) = call.take_verdict() {
+        return Err(verdict);
+    }
     let body = result?;
     if let Some(text) = &body {
         output::check_size(text, &max_size)?;

@@ -27,7 +27,7 @@ pub struct Target {
 }
 
 /// `type` → group name, as the original's `getObjectName`.
-fn group_name(ty: &Value) -> String {
+pub fn group_name(ty: &Value) -> String {
     match ty.as_str() {
         Some("hook") => "hooks".into(),
         Some("wrapper") => "wrappers".into(),

@@ -221,6 +221,15 @@ pub enum ApiError {
     /// The step job store cannot be used (e.g. the state directory is not writable).
     #[error("steps unavailable: {0}")]
     StepsUnavailable(String),
+    /// A response script ended the call (`responseCode` 2 or 3, or 1 and 4 past their
+    /// bounds): `retry_later` tells "retry the flow later" (2) from "do not retry" (3).
+    #[error("ended by a response script: {message}")]
+    FlowEnded {
+        /// The flow may succeed if retried later.
+        retry_later: bool,
+        /// What the script said, and why the call ended.
+        message: String,
+    },
     /// No such route.
     #[error("no such route")]
     NotFound,
@@ -361,6 +370,10 @@ impl ApiError {
             ApiError::JobNotFound(_) => "job_not_found",
             ApiError::JobRunning(_) => "job_running",
             ApiError::StepsUnavailable(_) => "steps_unavailable",
+            ApiError::FlowEnded {
+                retry_later: true, ..
+            } => "flow_retry_later",
+            ApiError::FlowEnded { .. } => "flow_failed",
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -440,6 +453,7 @@ impl ApiError {
                 CodeFirst,
                 format!("Integration steps are unavailable on this host: {why}"),
             ),
+            ApiError::FlowEnded { message, .. } => one(MessageFirst, message.clone()),
             ApiError::NotFound => one(CodeFirst, "No such route.".into()),
             ApiError::MethodNotAllowed => {
                 one(CodeFirst, "This route does not accept that method.".into())

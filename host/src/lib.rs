@@ -30,6 +30,7 @@ pub mod js;
 pub mod lambda;
 pub mod marshal;
 pub mod metrics;
+pub mod nested;
 pub mod registry;
 pub mod runtime;
 pub mod steps;

@@ -135,6 +135,25 @@ exports.sessionCheck = function (options, callback) {
 }
 exports.sessionCheck.kind = 'responseScript'
 
+// Re-authentication for sessionCheck (named `reauthenticate` in the settings'
+// [[response_scripts]]): logs in at the judged URL's origin and returns the headers the host
+// sets on the retried request and every later one to that host.
+exports.refreshSession = async function (options) {
+  const origin = new URL(options.request.url).origin
+  const login = await fetch(origin + '/login', { method: 'POST' })
+  if (login.status !== 200) {
+    throw Object.assign(new Error('the login answered ' + login.status), { code: 'login_failed' })
+  }
+  return { headers: { authorization: 'Bearer ' + (await login.text()) } }
+}
+
+// Reads options.url as JSON records. With sessionCheck applied to that host, an invalid
+// session never reaches this code: the host logs in again and retries first.
+exports.fetchRecords = async function (options) {
+  const response = await fetch(options.url)
+  return { status: response.status, records: await response.json() }
+}
+
 // A response script that breaks its contract: codes stop at 4.
 exports.badVerdict = function (options, callback) {
   callback(null, { responseCode: 7 })

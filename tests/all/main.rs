@@ -23,6 +23,8 @@
 //! - `operations`: what operators rely on: the host listens before its modules load (calls to
 //!   a loading module wait or answer `plugin_loading`; `/readyz` once every module found at
 //!   start is loaded); `GET /metrics`.
+//! - `scripts`: response scripts the host applies to a connector's outbound responses, each
+//!   responseCode against a local API that misbehaves on cue, in Rust and JavaScript.
 //! - `steps`: the integration step against a local receiver: 200 in time, 202 and one
 //!   callback, retries, failure status codes, the callback allowlist, the job listing.
 //! - `tools`: `extension-host call` and `inspect` answer what the server answers.
@@ -43,6 +45,7 @@ mod protocol;
 mod python;
 mod reload;
 mod sandbox;
+mod scripts;
 mod steps;
 mod tools;
 

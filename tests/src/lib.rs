@@ -12,6 +12,7 @@ include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 pub mod api;
 pub mod lambda_api;
 pub mod receiver;
+pub mod session_api;
 
 /// Polls `check` until it holds. The bound is generous (two minutes): it only turns a hang
 /// into a failure and never decides a test on a loaded machine.
@@ -460,6 +461,7 @@ pub async fn load_plugin(
             &Default::default(),
             std::time::Duration::from_millis(host::steps::DEFAULT_ANSWER_BUDGET_MS),
         )?),
+        scripts: Default::default(),
         limits,
         settings: None,
         loaded_at: std::time::SystemTime::now(),

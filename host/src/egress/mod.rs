@@ -8,8 +8,10 @@
 pub mod address;
 pub mod policy;
 pub mod rate;
+pub mod scripts;
 pub mod send;
 pub mod tls;
 
 pub use policy::{NetworkPolicy, NetworkSettings};
+pub use scripts::{ResponseScripts, ScriptHook};
 pub use send::Egress;

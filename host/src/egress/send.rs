@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,12 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::address::is_restricted;
 use super::policy::NetworkPolicy;
+use super::scripts::ScriptHook;
 use crate::runtime::Tags;
 
 /// Headers that describe the connection rather than the request: the host sets them (or
 /// not) itself, and drops a guest's.
-const MANAGED_HEADERS: [&str; 10] = [
+pub(super) const MANAGED_HEADERS: [&str; 10] = [
     "host",
     "connection",
     "keep-alive",
@@ -46,21 +47,29 @@ const MANAGED_HEADERS: [&str; 10] = [
     "http2-settings",
 ];
 
-/// One call's outbound side: its policy, who it runs for, and how many requests it issued.
+/// One call's outbound side: its policy, who it runs for, how many requests it issued, and
+/// its connector's response scripts.
 pub struct Egress {
     policy: Arc<NetworkPolicy>,
     tags: Tags,
-    issued: u64,
+    issued: Arc<AtomicU64>,
+    scripts: Option<ScriptHook>,
 }
 
 impl Egress {
     /// The egress of one call.
-    pub fn new(policy: Arc<NetworkPolicy>, tags: Tags) -> Self {
+    pub fn new(policy: Arc<NetworkPolicy>, tags: Tags, scripts: Option<ScriptHook>) -> Self {
         Self {
             policy,
             tags,
-            issued: 0,
+            issued: Arc::new(AtomicU64::new(0)),
+            scripts,
         }
+    }
+
+    /// How the call ended, if its response scripts end it.
+    pub fn verdict(&self) -> Option<Arc<super::scripts::Verdict>> {
+        self.scripts.as_ref().map(|hook| hook.verdict.clone())
     }
 }
 
@@ -93,9 +102,21 @@ impl WasiHttpHooks for Egress {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Sent {
-        self.issued += 1;
-        let over_budget = self.issued > self.policy.max_requests_per_call;
+        let issued = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        let over_budget = issued > self.policy.max_requests_per_call;
         let (policy, tags) = (self.policy.clone(), self.tags.clone());
+        let scripted = self.scripts.as_ref().and_then(|hook| {
+            let (https, host, port) = destination(&request);
+            Some((hook.clone(), hook.rule_for(https, &host, port)?))
+        });
+        if let Some((hook, rule)) = scripted.filter(|_| !over_budget) {
+            let issued = self.issued.clone();
+            return Box::new(async move {
+                let response = hook.send(rule, policy, request, tags, issued).await?;
+                let driver: Driver = Box::new(async { Ok(()) });
+                Ok((response, driver))
+            });
+        }
         Box::new(async move {
             let mut log = Outbound::new(&request, policy.clone(), tags);
             policy.stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -126,7 +147,7 @@ type Driver = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
 /// A request the host itself sends under `policy` (a step's callback): the same checks, address
 /// rules, TLS, timeouts and log line as a guest's request. The response's status, its body read
-/// (up to the policy's cap) and dropped; or the wasi:http error code and why.
+/// (up to the policy's cap) and dropped; or the wasi:http error code.
 pub async fn host_request(
     policy: Arc<NetworkPolicy>,
     request: http::Request<Bytes>,
@@ -137,33 +158,55 @@ pub async fn host_request(
             .map_err(|never| match never {})
             .boxed_unsync()
     });
+    send_buffered(&policy, request, tags)
+        .await
+        .map(|response| response.status().as_u16())
+        .map_err(|err| code_name(&err).to_string())
+}
+
+/// Sends `request` under `policy` (counted, checked and logged as a guest's request) and reads
+/// the whole response body, capped by the policy and its deadline: for a response the host
+/// must see before anyone else does.
+pub(super) async fn send_buffered(
+    policy: &Arc<NetworkPolicy>,
+    request: http::Request<WasiBody>,
+    tags: Tags,
+) -> Result<http::Response<Bytes>, Error> {
     let mut log = Outbound::new(&request, policy.clone(), tags);
     policy.stats.requests.fetch_add(1, Ordering::Relaxed);
-    match send(&policy, request, &mut log).await {
-        Ok((response, driver)) => {
-            let status = response.status().as_u16();
-            let mut body = CappedBody {
-                inner: response.into_body(),
-                read: 0,
-                cap: policy.max_response_bytes,
-                deadline: Box::pin(tokio::time::sleep_until(log.deadline.into())),
-                log: Some(log),
-            };
-            while let Some(frame) = body.frame().await {
-                if frame.is_err() {
-                    break;
-                }
-            }
-            // The connection task ends by itself once the sender and the body are gone.
-            drop((body, driver));
-            Ok(status)
-        }
-        Err((err, why)) => {
-            let name = code_name(&err);
-            log.fail(err, why);
-            Err(format!("{name}: {why}"))
-        }
-    }
+    let (response, driver) = match send(policy, request, &mut log).await {
+        Ok(sent) => sent,
+        Err((err, why)) => return Err(log.fail(err, why)),
+    };
+    let (parts, body) = response.into_parts();
+    let body = CappedBody {
+        inner: body,
+        read: 0,
+        cap: policy.max_response_bytes,
+        deadline: Box::pin(tokio::time::sleep_until(log.deadline.into())),
+        log: Some(log),
+    };
+    let body = body.collect().await.map(|c| c.to_bytes());
+    // The connection task ends by itself once the sender and the body are gone.
+    drop(driver);
+    Ok(http::Response::from_parts(parts, body?))
+}
+
+/// Where a request goes: (https, host without brackets, port).
+fn destination<B>(request: &http::Request<B>) -> (bool, String, u16) {
+    let https = request.uri().scheme() == Some(&Scheme::HTTPS);
+    let host = request
+        .uri()
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if https { 443 } else { 80 });
+    (https, host, port)
 }
 
 async fn send(
@@ -384,18 +427,7 @@ struct Outbound {
 
 impl Outbound {
     fn new<B>(request: &http::Request<B>, policy: Arc<NetworkPolicy>, tags: Tags) -> Self {
-        let https = request.uri().scheme() == Some(&Scheme::HTTPS);
-        let host = request
-            .uri()
-            .host()
-            .unwrap_or("")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
-        let port = request
-            .uri()
-            .port_u16()
-            .unwrap_or(if https { 443 } else { 80 });
+        let (https, host, port) = destination(request);
         let started = Instant::now();
         Self {
             deadline: started + Duration::from_millis(policy.request_timeout_ms),

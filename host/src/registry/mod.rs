@@ -453,6 +453,10 @@ impl Registry {
             )
             .with_context(|| format!("settings file {}", settings_path.display()))?,
         );
+        let scripts = Arc::new(
+            crate::egress::ResponseScripts::compile(&settings.response_scripts)
+                .with_context(|| format!("settings file {}", settings_path.display()))?,
+        );
         let bytes = tokio::fs::read(path)
             .await
             .with_context(|| format!("reading {}", path.display()))?;
@@ -469,10 +473,14 @@ impl Registry {
                 Module::load(&self.runtime, id, bytes, hash, &limits, &self.compiler).await?,
             ),
         };
+        module
+            .check_scripts(&scripts)
+            .with_context(|| format!("settings file {}", settings_path.display()))?;
         Ok(Arc::new(Plugin {
             id: id.into(),
             file: path.to_path_buf(),
             module,
+            scripts,
             share: self.runtime.share_of(&limits),
             limits,
             network,

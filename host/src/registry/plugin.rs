@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 
 use super::compile::Compiler;
-use crate::egress::NetworkPolicy;
+use crate::egress::{NetworkPolicy, ResponseScripts};
 use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
 use crate::runtime::limits::INSTANTIATE_TIMEOUT_MS;
 use crate::runtime::share::Share;
@@ -145,6 +145,8 @@ pub struct Plugin {
     pub network: Arc<NetworkPolicy>,
     /// Its integration-step settings (token, callback hosts, answer budget).
     pub steps: Arc<crate::steps::StepPolicy>,
+    /// Its response scripts (`[[response_scripts]]`).
+    pub scripts: Arc<ResponseScripts>,
     /// The settings file's text when it was loaded (to notice changes).
     pub settings: Option<String>,
     /// When this version started serving.
@@ -162,6 +164,7 @@ impl Plugin {
         Grants {
             share: Some(&self.share),
             network: Some(self.network.clone()),
+            scripts: None,
         }
     }
 
@@ -172,8 +175,44 @@ impl Plugin {
 
     /// The manifest entry of `name` in `group`, if the plugin has it.
     pub fn function(&self, group: &GroupKey, name: &str) -> Option<&FunctionInfo> {
-        let index = *self.module.functions.get(group)?.get(name)?;
-        self.module.manifest.get(index)
+        self.module.function(group, name)
+    }
+}
+
+impl Module {
+    /// The manifest entry of `name` in `group`, if the module has it.
+    pub fn function(&self, group: &GroupKey, name: &str) -> Option<&FunctionInfo> {
+        let index = *self.functions.get(group)?.get(name)?;
+        self.manifest.get(index)
+    }
+
+    /// Checks that `scripts` name functions this module has, of the kinds they need: a
+    /// `responseScript` to judge, a free-form (`json`) function to re-authenticate.
+    pub fn check_scripts(&self, scripts: &ResponseScripts) -> anyhow::Result<()> {
+        for (i, rule) in scripts.rules().iter().enumerate() {
+            let needs = [(Some(&rule.script), Kind::ResponseScript, "function")]
+                .into_iter()
+                .chain([(rule.reauthenticate.as_ref(), Kind::Json, "reauthenticate")]);
+            for (function, kind, key) in needs {
+                let Some(function) = function else { continue };
+                let group = function.group.as_deref().unwrap_or("the module root");
+                let Some(info) = self.function(&function.group, &function.name) else {
+                    bail!(
+                        "response_scripts[{i}].{key}: the module has no function {:?} in {group}",
+                        function.name
+                    );
+                };
+                if info.kind != kind {
+                    bail!(
+                        "response_scripts[{i}].{key}: {:?} is a {} function; it must be {}",
+                        function.name,
+                        crate::marshal::kind_name(info.kind),
+                        crate::marshal::kind_name(kind)
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }
 

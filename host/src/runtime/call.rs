@@ -14,8 +14,9 @@ use super::engine::EngineOptions;
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
 use super::pool::LaneSeat;
 use super::wasi::{self, GuestOutput};
-use crate::egress::{Egress, NetworkPolicy};
-use crate::error::SandboxError;
+use crate::egress::Egress;
+use crate::egress::scripts::Verdict;
+use crate::error::{ApiError, SandboxError};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
@@ -57,6 +58,7 @@ pub struct CallState {
     seat: LaneSeat,
     http: WasiHttpCtx,
     egress: Egress,
+    verdict: Option<Arc<Verdict>>,
 }
 
 impl WasiView for CallState {
@@ -133,7 +135,7 @@ impl Call {
         permits: Vec<OwnedSemaphorePermit>,
         engine_options: &EngineOptions,
         seat: LaneSeat,
-        network: Arc<NetworkPolicy>,
+        egress: Egress,
     ) -> Result<Self, SandboxError> {
         let engine = pre.engine();
         let stdout = GuestOutput::new(MAX_GUEST_OUTPUT_BYTES);
@@ -145,7 +147,8 @@ impl Call {
             table: ResourceTable::new(),
             limiter: Limiter::new(limits),
             deadline: instantiate_deadline,
-            egress: Egress::new(network, tags.clone()),
+            verdict: egress.verdict(),
+            egress,
             http: WasiHttpCtx::new(),
             tags,
             stdout,
@@ -171,7 +174,9 @@ impl Call {
         if engine_options.epochs {
             store.epoch_deadline_callback(|mut ctx| {
                 let state = ctx.data_mut();
-                if Instant::now() >= state.deadline {
+                if Instant::now() >= state.deadline
+                    || state.verdict.as_ref().is_some_and(|v| v.ended())
+                {
                     return Ok(UpdateDeadline::Interrupt);
                 }
                 state.seat.tick();
@@ -242,6 +247,12 @@ impl Call {
                 .into())
             }
         }
+    }
+
+    /// The error a response script ended the call with, if one did: the call's answer,
+    /// whatever the guest made of its failed request.
+    pub fn take_verdict(&self) -> Option<ApiError> {
+        self.store.data().verdict.as_ref()?.take()
     }
 
     /// When the call's deadline passes.

@@ -59,6 +59,7 @@ pub fn engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         max_stack_bytes,
         ..
     } = *options;
+    let max_instances = max_instances + super::nested_instances(max_instances);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(max_instances)
         // JS and Python components hold up to ~40 core instances and a few memories each.

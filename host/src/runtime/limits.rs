@@ -99,6 +99,9 @@ pub struct PluginSettings {
     /// Integration-step settings (`POST /steps/…`).
     #[serde(default)]
     pub steps: crate::steps::StepSettings,
+    /// Response scripts applied to this module's outbound responses.
+    #[serde(default)]
+    pub response_scripts: Vec<crate::egress::scripts::ResponseScriptSettings>,
 }
 
 /// The store's limiter: enforces the caps and remembers the first refusal so the outcome is

@@ -19,7 +19,7 @@ use wasmtime::component::Linker;
 pub use call::{Call, CallState, Tags};
 pub use limits::Limits;
 
-use crate::egress::NetworkPolicy;
+use crate::egress::{Egress, NetworkPolicy, ScriptHook};
 use crate::error::SandboxError;
 
 /// What a call is granted beyond its limits.
@@ -29,6 +29,15 @@ pub struct Grants<'a> {
     pub share: Option<&'a share::Share>,
     /// Where its guest may send requests (none: nowhere).
     pub network: Option<Arc<NetworkPolicy>>,
+    /// Its connector's response scripts, applied to those requests.
+    pub scripts: Option<ScriptHook>,
+}
+
+/// Instances the pool keeps beyond `max_instances` for nested calls (a response script or a
+/// re-authentication running while its caller waits in a request): an eighth of the pool, at
+/// least two. Nested calls never nest further, so they always finish and free their slot.
+pub fn nested_instances(max_instances: u32) -> u32 {
+    (max_instances / 8).max(2)
 }
 use bindings::ExtensionPre;
 
@@ -44,6 +53,7 @@ pub struct Runtime {
     pub guests: pool::GuestPool,
     deny_all: Arc<NetworkPolicy>,
     permits: Arc<Semaphore>,
+    nested: Arc<Semaphore>,
     _ticker: engine::EpochTicker,
 }
 
@@ -65,6 +75,9 @@ impl Runtime {
             guests,
             deny_all: Arc::new(NetworkPolicy::deny_all()?),
             permits: Arc::new(Semaphore::new(options.max_instances as usize)),
+            nested: Arc::new(Semaphore::new(
+                nested_instances(options.max_instances) as usize
+            )),
             options,
             _ticker: ticker,
         })
@@ -113,6 +126,23 @@ impl Runtime {
         permits.extend(self.permits.clone().acquire_owned().await.ok());
         let seat = pool::LaneSeat::new();
         let network = grants.network.unwrap_or_else(|| self.deny_all.clone());
-        Call::start(pre, limits, tags, permits, &self.options, seat, network).await
+        let egress = Egress::new(network, tags.clone(), grants.scripts);
+        Call::start(pre, limits, tags, permits, &self.options, seat, egress).await
+    }
+
+    /// Starts a nested call (see [`nested_instances`]): a slot from the reserve, outside any
+    /// connector's share, with `network` and no response scripts.
+    pub async fn start_nested(
+        &self,
+        pre: &ExtensionPre<CallState>,
+        limits: &Limits,
+        tags: Tags,
+        network: Arc<NetworkPolicy>,
+    ) -> Result<Call, SandboxError> {
+        let permits = self.nested.clone().acquire_owned().await.ok();
+        let seat = pool::LaneSeat::new();
+        let egress = Egress::new(network, tags.clone(), None);
+        let permits = permits.into_iter().collect();
+        Call::start(pre, limits, tags, permits, &self.options, seat, egress).await
     }
 }

@@ -14,6 +14,7 @@
 //! | installer | installStep, updateIntegration, initChildIntegration, changeEditionLimits | lifecycle |
 //! | settings | formInitBasic, preSaveTrim | formInit, preSave |
 //! | utilities | summarize | free-form JSON |
+//! | (root) | sessionCheck, refreshSession, fetchRecords | a response script, its re-authentication, a call it judges |
 use extension_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -328,6 +329,35 @@ fn session_check(options: ResponseScriptOptions) -> FnResult<ResponseScriptResul
     })
 }
 
+/// Re-authentication for `sessionCheck` (named `reauthenticate` in the settings'
+/// `[[response_scripts]]`): logs in at the judged URL's origin and returns the headers the
+/// host sets on the retried request and every later one to that host.
+fn refresh_session(options: Value) -> FnResult<Value> {
+    let url = options["request"]["url"].as_str().unwrap_or_default();
+    let origin_len = url
+        .find("://")
+        .and_then(|at| url[at + 3..].find('/').map(|path| at + 3 + path))
+        .unwrap_or(url.len());
+    let login = extension_sdk::http::Request::new("POST", &format!("{}/login", &url[..origin_len]))
+        .send()?;
+    if login.status != 200 {
+        return Err(FnError::new(
+            "login_failed",
+            format!("the login answered {}", login.status),
+        ));
+    }
+    Ok(json!({"headers": {"authorization": format!("Bearer {}", login.text())}}))
+}
+
+/// Reads `options.url` as JSON records. With `sessionCheck` applied to that host, an invalid
+/// session never reaches this code: the host logs in again and retries first.
+fn fetch_records(options: Value) -> FnResult<Value> {
+    let url = options["url"].as_str().unwrap_or_default();
+    let response = extension_sdk::http::get(url).send()?;
+    let records: Value = response.json()?;
+    Ok(json!({"status": response.status, "records": records}))
+}
+
 /// Each function's kind is inferred from its options type (see `IntoFunction`), and
 /// `summarize` serves both as a utility and at the module root from one registration value.
 fn register(plugin: &mut Plugin) {
@@ -349,7 +379,9 @@ fn register(plugin: &mut Plugin) {
         .setting("preSaveTrim", pre_save_trim)
         .utility("summarize", summarize)
         .root("approveExpense", approve_expense)
-        .root("sessionCheck", session_check);
+        .root("sessionCheck", session_check)
+        .root("refreshSession", json(refresh_session))
+        .root("fetchRecords", json(fetch_records));
 }
 
 extension_sdk::plugin!(register);
