@@ -164,6 +164,17 @@ async fn code_4_logs_in_again_retries_once_and_later_calls_keep_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_connector_running_its_whole_share_still_judges_and_logs_in() {
+    let api = SessionApi::start().await;
+    // The call holds the connector's only slot while its script and login run.
+    let server = judged_probe(&api, "\n[limits]\nmax_concurrent_calls = 1\n").await;
+    let (status, answer) = fetch(&server, &api, "/records").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["body"], r#"[{"id":1},{"id":2}]"#);
+    assert_eq!(api.logins(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn code_4_again_after_logging_in_ends_the_call_as_flow_failed() {
     let api = SessionApi::start().await;
     api.reject_sessions();
