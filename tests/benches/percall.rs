@@ -70,6 +70,26 @@ async fn main() -> anyhow::Result<()> {
                 .await?,
         );
     }
+    // `PERCALL_PROFILE_SECS=10 perf record … percall-*`: only fresh instance + trivial call, in a
+    // loop, for a profile of what every call pays (BENCHMARKS.md, "Profiling").
+    if let Some(secs) = std::env::var("PERCALL_PROFILE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        let echo = target("echo", Kind::Json);
+        let trivial = raw(&serde_json::json!({}));
+        let until = Instant::now() + Duration::from_secs(secs);
+        let mut calls = 0u64;
+        while Instant::now() < until {
+            let mut call = runtime
+                .start(plugin.pre(), &limits, tags(), Default::default())
+                .await?;
+            host::marshal::invoke(&mut call, &echo, &trivial).await?;
+            calls += 1;
+        }
+        println!("{calls} calls in {secs} s");
+        return Ok(());
+    }
     println!("| measure | median |");
     println!("|---|---|");
 

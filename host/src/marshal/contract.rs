@@ -17,6 +17,7 @@ use super::output::{self, Texts};
 use crate::error::ApiError;
 use crate::fields::Fields;
 use crate::runtime::Call;
+use crate::runtime::exports::ExportFn;
 use crate::runtime::bindings::{FnError, FunctionId, Kind, hooks, lifecycle, scripts, wrappers};
 
 /// The static facts of one kind: a row of [`CONTRACTS`].
@@ -128,17 +129,19 @@ const fn with_records(
 
 /// `call_typed` for an export of the `$interface` bindings.
 macro_rules! typed_export {
-    ($interface:ident . $export:ident) => {
+    ($export:ident) => {
         fn call_typed<'c>(
             call: &'c mut Call,
             id: &'c FunctionId,
             options: &'c Self::Options,
         ) -> impl Future<Output = Returned<Self::Result>> + Send + 'c {
             async move {
-                call.bindings
-                    .$interface()
-                    .$export(&mut call.store, id, options)
-                    .await
+                call.call_export::<(&FunctionId, &Self::Options), (Result<Self::Result, FnError>,)>(
+                    ExportFn::$export,
+                    (id, options),
+                )
+                .await
+                .map(|(returned,)| returned)
             }
         }
     };
@@ -170,7 +173,7 @@ impl KindContract for PreSavePage {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_hooks.call_pre_save_page);
+    typed_export!(PreSavePage);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         output::pre_save_page(result, texts).map(Some)
     }
@@ -193,7 +196,7 @@ impl KindContract for PreMap {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_hooks.call_pre_map);
+    typed_export!(PreMap);
     fn result_len(result: &Self::Result) -> usize {
         result.len()
     }
@@ -220,7 +223,7 @@ impl KindContract for PostMap {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_hooks.call_post_map);
+    typed_export!(PostMap);
     fn result_len(result: &Self::Result) -> usize {
         result.len()
     }
@@ -248,7 +251,7 @@ impl KindContract for PostSubmit {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_hooks.call_post_submit);
+    typed_export!(PostSubmit);
     fn result_len(result: &Self::Result) -> usize {
         result.len()
     }
@@ -277,7 +280,7 @@ impl KindContract for PostResponseMap {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_hooks.call_post_response_map);
+    typed_export!(PostResponseMap);
     fn result_len(result: &Self::Result) -> usize {
         result.len()
     }
@@ -298,7 +301,7 @@ impl KindContract for PostAggregate {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_hooks.call_post_aggregate);
+    typed_export!(PostAggregate);
     fn write(_: &(), _: Texts) -> Result<Option<String>, ApiError> {
         Ok(None)
     }
@@ -316,7 +319,7 @@ impl KindContract for Ping {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_wrappers.call_ping);
+    typed_export!(Ping);
     fn write(result: &Self::Result, _: Texts) -> Result<Option<String>, ApiError> {
         Ok(Some(output::ping(result)))
     }
@@ -340,7 +343,7 @@ impl KindContract for Export {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_wrappers.call_export);
+    typed_export!(Export);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         output::export(result, texts).map(Some)
     }
@@ -365,7 +368,7 @@ impl KindContract for Import {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_wrappers.call_import);
+    typed_export!(Import);
     fn result_len(result: &Self::Result) -> usize {
         result.len()
     }
@@ -390,7 +393,7 @@ impl KindContract for Step {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_lifecycle.call_step);
+    typed_export!(Step);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         optional_value(result, texts)
     }
@@ -412,7 +415,7 @@ impl KindContract for FormInit {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_lifecycle.call_form_init);
+    typed_export!(FormInit);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         output::value(result, texts).map(Some)
     }
@@ -431,7 +434,7 @@ impl KindContract for PreSave {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_lifecycle.call_pre_save);
+    typed_export!(PreSave);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         output::value(result, texts).map(Some)
     }
@@ -450,7 +453,7 @@ impl KindContract for InitChild {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_lifecycle.call_init_child);
+    typed_export!(InitChild);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         output::value(result, texts).map(Some)
     }
@@ -469,7 +472,7 @@ impl KindContract for Update {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_lifecycle.call_update);
+    typed_export!(Update);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         optional_value(result, texts)
     }
@@ -490,7 +493,7 @@ impl KindContract for ChangeEdition {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_lifecycle.call_change_edition);
+    typed_export!(ChangeEdition);
     fn write(result: &Self::Result, texts: Texts) -> Result<Option<String>, ApiError> {
         optional_value(result, texts)
     }
@@ -544,7 +547,7 @@ impl KindContract for ResponseScript {
             context: f.context(),
         }
     }
-    typed_export!(integrator_extension_scripts.call_response_script);
+    typed_export!(ResponseScript);
     fn write(result: &Self::Result, _: Texts) -> Result<Option<String>, ApiError> {
         output::response_script(result).map(Some)
     }

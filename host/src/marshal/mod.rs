@@ -17,6 +17,7 @@ use crate::dispatch::Target;
 use crate::error::{ApiError, Code};
 use crate::fields::Fields;
 use crate::runtime::Call;
+use crate::runtime::exports::ExportFn;
 use crate::runtime::bindings::{Boundary, ErrorCode, FnError, FunctionId, Kind};
 use contract::{KindContract, Returned};
 use decode::FromGuestJson;
@@ -93,11 +94,12 @@ impl Ctx<'_> {
         options: &RawValue,
     ) -> Result<Option<String>, ApiError> {
         let r = call
-            .bindings
-            .integrator_extension_plugin()
-            // The bindings take the WIT `json` alias as `&String`: one memcpy of the text.
-            .call_invoke(&mut call.store, &self.id, &options.get().to_string())
-            .await;
+            .call_export::<(&FunctionId, &str), (Result<Option<String>, FnError>,)>(
+                ExportFn::Invoke,
+                (&self.id, options.get()),
+            )
+            .await
+            .map(|(returned,)| returned);
         settle(call, r)
     }
 

@@ -14,7 +14,8 @@ use crate::egress::{NetworkPolicy, ResponseScripts};
 use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
 use crate::runtime::limits::INSTANTIATE_TIMEOUT_MS;
 use crate::runtime::share::Share;
-use crate::runtime::{Call, CallState, Grants, Limits, Runtime, Tags};
+use crate::runtime::exports::{ExportFn, Linked};
+use crate::runtime::{Call, Grants, Limits, Runtime, Tags};
 
 /// A group's key: `None` for the module root, else the group's name (`hooks`, `wrappers`, …).
 pub type GroupKey = Option<String>;
@@ -55,7 +56,7 @@ pub struct Module {
     /// Size of the `.wasm` in bytes.
     pub size: u64,
     /// The component, pre-linked: each call instantiates it afresh.
-    pub pre: ExtensionPre<CallState>,
+    pub pre: Arc<Linked>,
     /// The manifest, as the plugin declared it.
     pub manifest: Vec<FunctionInfo>,
     /// Where the compiled code came from.
@@ -84,6 +85,8 @@ impl Module {
             .context("the component needs imports this host does not provide")?;
         let pre = ExtensionPre::new(instance_pre)
             .map_err(anyhow::Error::from)
+            .and_then(Linked::new)
+            .map(Arc::new)
             .context(
                 "the component does not implement the integrator:extension world \
              (manifest, hooks, wrappers, lifecycle)",
@@ -104,13 +107,15 @@ impl Module {
             .start(&pre, &load_limits, tags, Grants::default())
             .await
             .context("instantiating the plugin")?;
+        call.check_exports().context(
+            "the component's exports do not have the integrator:extension world's types",
+        )?;
         let manifest = call
             .within_deadline(async |call: &mut Call| {
                 let result = call
-                    .bindings
-                    .integrator_extension_plugin()
-                    .call_manifest(&mut call.store)
-                    .await;
+                    .call_export::<(), (Vec<FunctionInfo>,)>(ExportFn::Manifest, ())
+                    .await
+                    .map(|(manifest,)| manifest);
                 call.finish(result)
             })
             .await
@@ -155,7 +160,7 @@ pub struct Plugin {
 
 impl Plugin {
     /// The component, pre-linked.
-    pub fn pre(&self) -> &ExtensionPre<CallState> {
+    pub fn pre(&self) -> &Arc<Linked> {
         &self.module.pre
     }
 

@@ -14,4 +14,4 @@ pub use generated::integrator::extension::log;
 pub use generated::integrator::extension::types::{
     self, Boundary, Context, ErrorCode, FnError, FunctionId, FunctionInfo, Group, Kind, RecordError,
 };
-pub use generated::{Extension, ExtensionPre};
+pub use generated::{Extension, ExtensionIndices, ExtensionPre};

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ComponentNamedList, Instance, Lift, Lower, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Extension, ExtensionPre, log, types};
+use super::bindings::{log, types};
+use super::exports::{ExportFn, Linked};
 use super::engine::EngineOptions;
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
 use super::pool::LaneSeat;
@@ -118,8 +119,9 @@ impl log::Host for CallState {
 pub struct Call {
     /// The store (pass `&mut call.store` to the export).
     pub store: Store<CallState>,
-    /// The instance's typed exports.
-    pub bindings: Extension,
+    /// The instance.
+    pub instance: Instance,
+    linked: Arc<Linked>,
     limits: Limits,
     deadline: Instant,
     _permits: Vec<OwnedSemaphorePermit>,
@@ -129,7 +131,7 @@ impl Call {
     /// Instantiates `pre` in a fresh store under `limits`, then arms the call's own budget.
     /// `engine` says which meters are on and the stack limit to report on overflow.
     pub async fn start(
-        pre: &ExtensionPre<CallState>,
+        pre: &Arc<Linked>,
         limits: &Limits,
         tags: Tags,
         permits: Vec<OwnedSemaphorePermit>,
@@ -191,12 +193,12 @@ impl Call {
         // host call (a WASI sleep, a poll, an outbound request).
         let instantiated = tokio::time::timeout_at(
             instantiate_deadline.into(),
-            pre.instantiate_async(&mut store),
+            pre.instance_pre().instantiate_async(&mut store),
         )
         .await
         .unwrap_or_else(|_| Err(wasmtime::Error::from(Trap::Interrupt)));
-        let bindings = match instantiated {
-            Ok(bindings) => bindings,
+        let instance = match instantiated {
+            Ok(instance) => instance,
             Err(err) => {
                 // Instantiation runs under its own budget, so name that budget, not the call's.
                 return Err(match classify(&err, &store, limits) {
@@ -222,7 +224,8 @@ impl Call {
         store.data_mut().deadline = deadline;
         Ok(Self {
             store,
-            bindings,
+            instance,
+            linked: pre.clone(),
             limits: limits.clone(),
             deadline,
             _permits: permits,
@@ -247,6 +250,28 @@ impl Call {
                 .into())
             }
         }
+    }
+
+    /// Calls `export` with `params` (typed as the WIT declares it: see [`Linked::func`]).
+    pub async fn call_export<Params, Results>(
+        &mut self,
+        export: ExportFn,
+        params: Params,
+    ) -> wasmtime::Result<Results>
+    where
+        Params: ComponentNamedList + Lower + Send + Sync,
+        Results: ComponentNamedList + Lift + Send + Sync + 'static,
+    {
+        let func = self
+            .linked
+            .func::<Params, Results>(&mut self.store, &self.instance, export)?;
+        func.call_async(&mut self.store, params).await
+    }
+
+    /// Type-checks every export of the instance against the world (once per module).
+    pub fn check_exports(&mut self) -> anyhow::Result<()> {
+        let linked = self.linked.clone();
+        linked.check(&mut self.store, &self.instance)
     }
 
     /// The error a response script ended the call with, if one did: the call's answer,

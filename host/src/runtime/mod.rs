@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod call;
 pub mod engine;
+pub mod exports;
 pub mod limits;
 pub mod pool;
 pub mod share;
@@ -39,7 +40,7 @@ pub struct Grants<'a> {
 pub fn nested_instances(max_instances: u32) -> u32 {
     (max_instances / 8).max(2)
 }
-use bindings::ExtensionPre;
+use exports::Linked;
 
 /// The process's wasm runtime.
 pub struct Runtime {
@@ -103,7 +104,7 @@ impl Runtime {
     /// then instantiates afresh.
     pub async fn start(
         &self,
-        pre: &ExtensionPre<CallState>,
+        pre: &Arc<Linked>,
         limits: &Limits,
         tags: Tags,
         grants: Grants<'_>,
@@ -134,7 +135,7 @@ impl Runtime {
     /// connector's share, with `network` and no response scripts.
     pub async fn start_nested(
         &self,
-        pre: &ExtensionPre<CallState>,
+        pre: &Arc<Linked>,
         limits: &Limits,
         tags: Tags,
         network: Arc<NetworkPolicy>,
