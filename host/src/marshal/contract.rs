@@ -17,8 +17,8 @@ use super::output::{self, Texts};
 use crate::error::ApiError;
 use crate::fields::Fields;
 use crate::runtime::Call;
-use crate::runtime::exports::ExportFn;
 use crate::runtime::bindings::{FnError, FunctionId, Kind, hooks, lifecycle, scripts, wrappers};
+use crate::runtime::exports::ExportFn;
 
 /// The static facts of one kind: a row of [`CONTRACTS`].
 #[derive(Debug)]

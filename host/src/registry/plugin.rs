@@ -12,9 +12,9 @@ use serde::Serialize;
 use super::compile::Compiler;
 use crate::egress::{NetworkPolicy, ResponseScripts};
 use crate::runtime::bindings::{Boundary, ExtensionPre, FunctionInfo, Group, Kind};
+use crate::runtime::exports::{ExportFn, Linked};
 use crate::runtime::limits::INSTANTIATE_TIMEOUT_MS;
 use crate::runtime::share::Share;
-use crate::runtime::exports::{ExportFn, Linked};
 use crate::runtime::{Call, Grants, Limits, Runtime, Tags};
 
 /// A group's key: `None` for the module root, else the group's name (`hooks`, `wrappers`, …).

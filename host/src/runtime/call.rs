@@ -10,8 +10,8 @@ use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{log, types};
-use super::exports::{ExportFn, Linked};
 use super::engine::EngineOptions;
+use super::exports::{ExportFn, Linked};
 use super::limits::{INSTANTIATE_FUEL, INSTANTIATE_TIMEOUT_MS, Limiter, Limits};
 use super::pool::LaneSeat;
 use super::wasi::{self, GuestOutput};

@@ -116,7 +116,9 @@ impl Linked {
             let index = component
                 .get_export_index(None, &instance)
                 .and_then(|i| component.get_export_index(Some(&i), name))
-                .ok_or_else(|| anyhow::anyhow!("the component does not export {instance}#{name}"))?;
+                .ok_or_else(|| {
+                    anyhow::anyhow!("the component does not export {instance}#{name}")
+                })?;
             indices.push(index);
         }
         Ok(Self {
