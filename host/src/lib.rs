@@ -160,3 +160,10 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// The process's allocator: mimalloc rather than glibc's malloc. Each call allocates and frees
+/// many small blocks (envelope fields, record slices, the result) on whichever worker runs it;
+/// glibc's arenas spent a measurable share of a call in `_int_malloc`/`_int_free` and
+/// consolidation (BENCHMARKS.md, "Per-call overhead").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
