@@ -238,6 +238,45 @@ async fn a_connector_past_its_share_is_refused_while_its_neighbour_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_call_whose_client_disconnects_is_cancelled_and_frees_its_share() {
+    // The sleep outlasts `eventually`'s bound, so only a cancelled call frees the slot in time.
+    let server = server(
+        "[limits]\nmax_concurrent_calls = 1\nmax_queued_calls = 0\ntimeout_ms = 600_000\n",
+        |_| {},
+    )
+    .await;
+    let server = std::sync::Arc::new(server);
+    let running = |n: u64| {
+        let server = server.clone();
+        move || {
+            let server = server.clone();
+            async move {
+                server.listing().await["plugins"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|p| p["id"] == "hostile" && p["calls"]["running"] == n)
+            }
+        }
+    };
+    let client = {
+        let server = server.clone();
+        tokio::spawn(async move { server.call(&hostile("sleep", json!({"ms": 500_000}))).await })
+    };
+    eventually(
+        "the sleeping call holds the connector's one slot",
+        running(1),
+    )
+    .await;
+    // The client gives up: its connection closes with the call in flight.
+    client.abort();
+    let _ = client.await;
+    eventually("the abandoned call is cancelled", running(0)).await;
+    let r = server.call(&hostile("ok", json!({}))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_huge_error_message_is_capped() {
     let server = server("", |_| {}).await;
     let r = server

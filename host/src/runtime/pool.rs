@@ -75,7 +75,7 @@ impl GuestPool {
     }
 
     /// Runs `future` on the guest runtime, or on the lane once a call within it becomes long,
-    /// and waits for it from the caller's runtime.
+    /// and waits for it from the caller's runtime. Dropping the returned future cancels it.
     pub async fn run<F>(&self, future: F) -> Result<F::Output, tokio::task::JoinError>
     where
         F: Future + Send + 'static,
@@ -87,19 +87,18 @@ impl GuestPool {
         let lane = lane.handle().clone();
         let long = Arc::new(AtomicBool::new(false));
         let future = BECAME_LONG.scope(long.clone(), future);
-        guests
-            .spawn(async move {
-                match (UntilLong {
-                    future: Some(Box::pin(future)),
-                    long,
-                })
-                .await
-                {
-                    Turn::Done(output) => Ok(output),
-                    Turn::Long(rest) => lane.spawn(rest).await,
-                }
+        AbortOnDrop(guests.spawn(async move {
+            match (UntilLong {
+                future: Some(Box::pin(future)),
+                long,
             })
-            .await?
+            .await
+            {
+                Turn::Done(output) => Ok(output),
+                Turn::Long(rest) => AbortOnDrop(lane.spawn(rest)).await,
+            }
+        }))
+        .await?
     }
 }
 
@@ -111,6 +110,26 @@ impl Drop for GuestPool {
             guests.shutdown_background();
             lane.shutdown_background();
         }
+    }
+}
+
+/// A spawned task that is cancelled when whoever waits for it stops waiting: a call whose
+/// client went away (its HTTP handler is dropped) stops running instead of holding an instance
+/// and its connector's share until its deadline. Work that must outlive its request (a step's
+/// call) is spawned as a task of its own that waits here.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
