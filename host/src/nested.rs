@@ -49,6 +49,7 @@ pub fn script_hook(
             deadline,
         }),
         verdict: Arc::new(Verdict::default()),
+        resent: Default::default(),
     })
 }
 

@@ -171,11 +171,11 @@ impl ResponseScripts {
         &self.rules
     }
 
-    /// The first rule covering a request to `host:port` over `https`.
-    fn rule_for(&self, https: bool, host: &str, port: u16) -> Option<&Rule> {
+    /// The index of the first rule covering a request to `host:port` over `https`.
+    fn rule_for(&self, https: bool, host: &str, port: u16) -> Option<usize> {
         self.rules
             .iter()
-            .find(|r| r.hosts.iter().any(|p| p.matches(https, host, port)))
+            .position(|r| r.hosts.iter().any(|p| p.matches(https, host, port)))
     }
 }
 
@@ -232,6 +232,8 @@ pub struct ScriptHook {
     pub calls: Arc<dyn NestedCalls>,
     /// How the call ended, if a script ended it.
     pub verdict: Arc<Verdict>,
+    /// Requests the scripts sent again (they count against `max_requests_per_call`).
+    pub resent: Arc<AtomicU64>,
 }
 
 /// What a script said.
@@ -249,25 +251,27 @@ struct Credentials {
 }
 
 impl ScriptHook {
+    /// Requests sent again so far in this call.
+    pub fn resent(&self) -> u64 {
+        self.resent.load(Ordering::Relaxed)
+    }
+
     /// The rule covering this destination, if any.
     pub fn rule_for(&self, https: bool, host: &str, port: u16) -> Option<usize> {
-        let rule = self.scripts.rule_for(https, host, port)?;
-        self.scripts
-            .rules
-            .iter()
-            .position(|r| std::ptr::eq(r, rule))
+        self.scripts.rule_for(https, host, port)
     }
 
     /// Sends `request` under `rule`: buffered (the script reads the whole response, and a
     /// retry sends the body again), judged, retried, re-authenticated, or the call ended.
-    /// `issued` counts the call's requests against the policy's `max_requests_per_call`.
+    /// `issued` is the guest's requests so far: with the resent ones, they count against the
+    /// policy's `max_requests_per_call`.
     pub async fn send(
         &self,
         rule: usize,
         policy: Arc<NetworkPolicy>,
         request: http::Request<WasiBody>,
         tags: Tags,
-        issued: Arc<AtomicU64>,
+        issued: u64,
     ) -> Result<http::Response<WasiBody>, Error> {
         let rule = &self.scripts.rules[rule];
         let (parts, body) = request.into_parts();
@@ -371,7 +375,9 @@ impl ScriptHook {
                     }));
                 }
             }
-            if issued.fetch_add(1, Ordering::Relaxed) + 1 > policy.max_requests_per_call {
+            if issued + self.resent.fetch_add(1, Ordering::Relaxed) + 1
+                > policy.max_requests_per_call
+            {
                 policy.stats.requests.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     connector = &*tags.connector,
@@ -511,7 +517,7 @@ mod tests {
         );
         let scripts =
             ResponseScripts::compile(&[entry(&["https://api.example.com"], None)]).unwrap();
-        let rule = scripts.rule_for(true, "api.example.com", 443).unwrap();
+        let rule = &scripts.rules[scripts.rule_for(true, "api.example.com", 443).unwrap()];
         assert_eq!(rule.max_retries, DEFAULT_MAX_RETRIES);
         assert!(scripts.rule_for(false, "api.example.com", 80).is_none());
     }

@@ -14,7 +14,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -52,7 +52,7 @@ pub(super) const MANAGED_HEADERS: [&str; 10] = [
 pub struct Egress {
     policy: Arc<NetworkPolicy>,
     tags: Tags,
-    issued: Arc<AtomicU64>,
+    issued: u64,
     scripts: Option<ScriptHook>,
 }
 
@@ -62,7 +62,7 @@ impl Egress {
         Self {
             policy,
             tags,
-            issued: Arc::new(AtomicU64::new(0)),
+            issued: 0,
             scripts,
         }
     }
@@ -102,15 +102,17 @@ impl WasiHttpHooks for Egress {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Sent {
-        let issued = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
-        let over_budget = issued > self.policy.max_requests_per_call;
+        self.issued += 1;
+        // A response script's retries count too.
+        let resent = self.scripts.as_ref().map_or(0, |hook| hook.resent());
+        let over_budget = self.issued + resent > self.policy.max_requests_per_call;
         let (policy, tags) = (self.policy.clone(), self.tags.clone());
         let scripted = self.scripts.as_ref().and_then(|hook| {
             let (https, host, port) = destination(&request);
             Some((hook.clone(), hook.rule_for(https, &host, port)?))
         });
         if let Some((hook, rule)) = scripted.filter(|_| !over_budget) {
-            let issued = self.issued.clone();
+            let issued = self.issued;
             return Box::new(async move {
                 let response = hook.send(rule, policy, request, tags, issued).await?;
                 let driver: Driver = Box::new(async { Ok(()) });

@@ -8,7 +8,7 @@
 //! the first call of each export with each Rust signature checks it in full (the check the
 //! bindings would do), and the component's types cannot change between its instances.
 
-use std::sync::Mutex;
+use std::sync::OnceLock;
 
 use wasmtime::component::{
     ComponentExportIndex, ComponentNamedList, Instance, InstancePre, Lift, Lower, TypedFunc,
@@ -101,8 +101,8 @@ pub struct Linked {
     /// type-checks them all on [`Linked::check`].
     pub pre: ExtensionPre<CallState>,
     indices: Vec<ComponentExportIndex>,
-    /// For each export, the Rust signatures it was checked against (type names).
-    checked: Vec<Mutex<Vec<&'static str>>>,
+    /// For each export, the Rust signature (type name) it was checked against first.
+    checked: Vec<OnceLock<&'static str>>,
 }
 
 impl Linked {
@@ -123,7 +123,7 @@ impl Linked {
         }
         Ok(Self {
             pre,
-            checked: ExportFn::ALL.iter().map(|_| Mutex::default()).collect(),
+            checked: ExportFn::ALL.iter().map(|_| OnceLock::new()).collect(),
             indices,
         })
     }
@@ -148,7 +148,7 @@ impl Linked {
     }
 
     /// `export` of `instance`, typed as `Params -> Results`: checked in full the first time
-    /// this signature is used with this module, then taken as checked.
+    /// this signature is used with this module, then taken as checked (no lock per call).
     pub fn func<Params, Results>(
         &self,
         mut store: impl AsContextMut<Data = CallState>,
@@ -164,21 +164,16 @@ impl Linked {
             .get_func(&mut store, self.indices[at])
             .ok_or_else(|| wasmtime::format_err!("export {export:?} is missing"))?;
         let signature = std::any::type_name::<(Params, Results)>();
-        let known = self.checked[at]
-            .lock()
-            .map(|seen| seen.contains(&signature))
-            .unwrap_or(false);
-        if known {
+        if self.checked[at].get() == Some(&signature) {
             // SAFETY: `func` is this module's `export` (the index was found in this component)
             // and was type-checked against exactly this signature by an earlier call: the
             // types of a component's exports are the same in all of its instances.
             #[allow(unsafe_code)]
             return Ok(unsafe { TypedFunc::new_unchecked(func) });
         }
+        // A signature other than the first recorded one is checked at every call.
         let typed = func.typed::<Params, Results>(&store)?;
-        if let Ok(mut seen) = self.checked[at].lock() {
-            seen.push(signature);
-        }
+        let _ = self.checked[at].set(signature);
         Ok(typed)
     }
 }
