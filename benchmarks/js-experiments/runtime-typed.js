@@ -4,18 +4,10 @@
 // record one JSON text, the context fields one by one) and the runtime rebuilds the original
 // options object, calls the same module, and turns its result back into typed map-results.
 // Built by tests/benches/languages.rs with `build.mjs --runtime <this file>`.
-const MODULES = /*__EXTENSION_MODULES__*/;
-const cache = new Map();
-function load (id) {
-  if (cache.has(id)) return cache.get(id).exports;
-  const entry = MODULES[id];
-  const module = { exports: {} };
-  cache.set(id, module);
-  if (entry.json !== undefined) { module.exports = entry.json; return module.exports; }
-  entry.factory.call(module.exports, module, module.exports, (name) => load(entry.deps[name]), console, entry.filename, entry.dirname);
-  return module.exports;
-}
-const mod = load(0);
+// The module and everything it requires, bundled by bundle.mjs (as in runtime.js).
+globalThis.__extensionConsole = console;
+/*__EXTENSION_MODULE__*/
+const mod = __extensionModule;
 
 const CONTEXT = [
   ['bearerToken', 'bearerToken'], ['integrationId', '_integrationId'], ['parentIntegrationId', '_parentIntegrationId'],
@@ -43,6 +35,7 @@ export const plugin = {
   },
   invoke () { throw { code: { tag: 'text', val: 'invalid_function' }, message: 'typed experiment' }; }
 };
+export const pluginBytes = { invoke: plugin.invoke };
 
 const unused = () => { throw { code: { tag: 'text', val: 'invalid_function' }, message: 'typed experiment' }; };
 export const hooks = {
@@ -60,3 +53,4 @@ export const wrappers = { ping: unused, export: unused, import: unused };
 export const lifecycle = {
   step: unused, formInit: unused, preSave: unused, initChild: unused, update: unused, changeEdition: unused
 };
+export const scripts = { responseScript: unused };

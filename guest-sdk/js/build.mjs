@@ -44,10 +44,11 @@ try {
   const { component } = await componentize({
     sourcePath,
     witPath,
-    worldName: 'extension',
+    worldName: 'extension-bytes',
     // `fetch` goes out through wasi:http (the host checks every request against the
     // connector's network policy); modules export no HTTP handler, so no fetch-event.
-    disableFeatures: ['fetch-event']
+    disableFeatures: ['fetch-event'],
+    ...(process.env.WEVAL_BIN ? { enableAot: true, wevalBin: process.env.WEVAL_BIN } : {})
   });
   await writeFile(output, component);
   process.stderr.write(`built ${output} from ${files.length} file(s) (${component.length} bytes) in ${Date.now() - started} ms\n`);

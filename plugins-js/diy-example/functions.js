@@ -103,6 +103,11 @@ exports.utilities = {
   }
 }
 
+// Answers what it is given: large values cross the boundary at about the cost of a copy.
+exports.utilities.echoValue = function (options, callback) {
+  callback(null, options.value)
+}
+
 exports.settings = {
   persistSettings: function (options, callback) {
     callback(null, { success: true, saved: Object.keys(options.pending || {}).length })

@@ -196,6 +196,52 @@ async fn every_call_starts_from_the_built_module_state() {
     }
 }
 
+/// The fuel a logged call of `function` used (the call log's `fuel_used`).
+fn logged_fuel(lines: &[String], function: &str) -> Option<u64> {
+    let tag = format!("function=\"{function}\"");
+    lines
+        .iter()
+        .filter(|l| l.contains(&tag) && l.contains("function call answered"))
+        .find_map(|l| {
+            l.split("fuel_used=")
+                .nth(1)?
+                .split([' ', '}'])
+                .next()?
+                .parse()
+                .ok()
+        })
+}
+
+/// Results leave a JavaScript guest as bytes and options enter as one string, each at about
+/// the cost of a copy (tens of fuel units per byte; a string result used to cost ~2,600 per
+/// character): a 5 MiB answer and a 4 MB request with multi-byte characters fit the default
+/// limits, byte for byte.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5_mib_result_and_a_4_mb_request_cross_a_javascript_module_under_the_default_limits() {
+    let logs = integration_tests::captured_logs();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(JS_DIY_EXAMPLE_WASM, dir.path().join("diy.wasm")).unwrap();
+    let server = TestServer::start_in(dir, |_| {}).await;
+    let echo = |function: &str, value: String| json!({"diy": true, "type": "utility", "function": function, "options": {"value": value}});
+    // The whole default response limit (5 MiB) with the quotes.
+    let ascii = "a".repeat(5 * 1024 * 1024 - 2);
+    let r = server.call(&echo("echoValue", ascii.clone())).await;
+    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
+    assert!(r.text == format!("\"{ascii}\""), "the 5 MiB answer differs");
+    let fuel = logged_fuel(&logs.lock().unwrap(), "echoValue").expect("the call's log line");
+    assert!(
+        fuel < 200 * ascii.len() as u64,
+        "{fuel} fuel units for a {} byte echo",
+        ascii.len()
+    );
+
+    // A 4 MB request with one- to four-byte characters, in and out.
+    let mixed = "ascii é ".repeat(3_900_000 / 9) + &"€😀".repeat(100_000 / 7);
+    let r = server.call(&echo("echoValue", mixed.clone())).await;
+    assert_eq!(r.status, 200, "{}", &r.text[..r.text.len().min(300)]);
+    assert!(r.json() == json!(mixed), "the 4 MB answer differs");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn required_files_are_bundled_and_unavailable_node_builtins_fail_when_called() {
     let server = js_server().await;

@@ -18,7 +18,7 @@ use crate::error::{ApiError, Code};
 use crate::fields::Fields;
 use crate::runtime::Call;
 use crate::runtime::bindings::{Boundary, ErrorCode, FnError, FunctionId, Kind};
-use crate::runtime::exports::ExportFn;
+use crate::runtime::exports::{ExportFn, InvokeBytesResults, InvokeParams, InvokeResults};
 use contract::{KindContract, Returned};
 use decode::FromGuestJson;
 use output::Texts;
@@ -87,20 +87,33 @@ impl Ctx<'_> {
         ))
     }
 
-    /// Calls `plugin.invoke` with the whole `options`: the JSON text it returns, if any.
+    /// Calls `plugin.invoke` with the whole `options`: the JSON text it returns, if any. A
+    /// module that exports `plugin-bytes` is called there instead: the same function with the
+    /// result as bytes, which a guest can hand over without encoding a string.
     async fn invoke_json(
         &self,
         call: &mut Call,
         options: &RawValue,
     ) -> Result<Option<String>, ApiError> {
+        let params: InvokeParams<'_> = (&self.id, options.get());
+        if !call.has_export(ExportFn::InvokeBytes) {
+            let r = call
+                .call_export::<_, InvokeResults>(ExportFn::Invoke, params)
+                .await
+                .map(|(returned,)| returned);
+            return settle(call, r);
+        }
         let r = call
-            .call_export::<(&FunctionId, &str), (Result<Option<String>, FnError>,)>(
-                ExportFn::Invoke,
-                (&self.id, options.get()),
-            )
+            .call_export::<_, InvokeBytesResults>(ExportFn::InvokeBytes, params)
             .await
             .map(|(returned,)| returned);
-        settle(call, r)
+        settle(call, r)?
+            .map(|bytes| {
+                String::from_utf8(bytes).map_err(|err| {
+                    ApiError::NotSerializable(format!("the plugin returned invalid UTF-8: {err}"))
+                })
+            })
+            .transpose()
     }
 
     /// Calls `plugin.invoke` with the whole `options` and decodes the JSON it returns into the

@@ -268,6 +268,11 @@ impl Call {
         func.call_async(&mut self.store, params).await
     }
 
+    /// Whether the module has `export` (only an optional one can be missing).
+    pub fn has_export(&self, export: ExportFn) -> bool {
+        self.linked.has(export)
+    }
+
     /// Type-checks every export of the instance against the world (once per module).
     pub fn check_exports(&mut self) -> anyhow::Result<()> {
         let linked = self.linked.clone();

@@ -15,13 +15,20 @@ use wasmtime::component::{
 };
 use wasmtime::{AsContextMut, Store};
 
-use super::bindings::{ExtensionIndices, ExtensionPre};
+use super::bindings::{ExtensionIndices, ExtensionPre, FnError, FunctionId};
 use super::call::CallState;
 
 /// The world's package, as its interfaces are exported.
 const PACKAGE: &str = "integrator:extension";
 /// Its version.
 const VERSION: &str = "0.1.0";
+
+/// `plugin.invoke`'s and `plugin-bytes.invoke`'s parameters.
+pub type InvokeParams<'a> = (&'a FunctionId, &'a str);
+/// `plugin.invoke`'s results: JSON text.
+pub type InvokeResults = (Result<Option<String>, FnError>,);
+/// `plugin-bytes.invoke`'s results: JSON as UTF-8 bytes.
+pub type InvokeBytesResults = (Result<Option<Vec<u8>>, FnError>,);
 
 /// Every exported function a call may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,11 +52,13 @@ pub enum ExportFn {
     Update,
     ChangeEdition,
     ResponseScript,
+    /// `plugin-bytes.invoke`: optional (see [`ExportFn::optional`]).
+    InvokeBytes,
 }
 
 impl ExportFn {
     /// Every export, in declaration order (the index of each in [`Linked`]'s tables).
-    pub const ALL: [ExportFn; 18] = [
+    pub const ALL: [ExportFn; 19] = [
         ExportFn::Manifest,
         ExportFn::Invoke,
         ExportFn::PreSavePage,
@@ -68,7 +77,15 @@ impl ExportFn {
         ExportFn::Update,
         ExportFn::ChangeEdition,
         ExportFn::ResponseScript,
+        ExportFn::InvokeBytes,
     ];
+
+    /// Exports outside the `extension` world that a component may add: `plugin-bytes` (the
+    /// `extension-bytes` world, which the JavaScript SDK builds) answers `plugin.invoke`'s
+    /// calls with the result as bytes.
+    pub fn optional(self) -> bool {
+        self == ExportFn::InvokeBytes
+    }
 
     /// (interface, function) as the WIT names them.
     pub fn wit_name(self) -> (&'static str, &'static str) {
@@ -91,6 +108,7 @@ impl ExportFn {
             ExportFn::Update => ("lifecycle", "update"),
             ExportFn::ChangeEdition => ("lifecycle", "change-edition"),
             ExportFn::ResponseScript => ("scripts", "response-script"),
+            ExportFn::InvokeBytes => ("plugin-bytes", "invoke"),
         }
     }
 }
@@ -100,13 +118,14 @@ pub struct Linked {
     /// The generated bindings' pre-instance: validates the world's exports when built, and
     /// type-checks them all on [`Linked::check`].
     pub pre: ExtensionPre<CallState>,
-    indices: Vec<ComponentExportIndex>,
+    /// Where each export is; `None` for an optional export the component does not have.
+    indices: Vec<Option<ComponentExportIndex>>,
     /// For each export, the Rust signature (type name) it was checked against first.
     checked: Vec<OnceLock<&'static str>>,
 }
 
 impl Linked {
-    /// Finds every export's index (an error names a missing one).
+    /// Finds every export's index (an error names a missing one that is not optional).
     pub fn new(pre: ExtensionPre<CallState>) -> anyhow::Result<Self> {
         let component = pre.instance_pre().component();
         let mut indices = Vec::with_capacity(ExportFn::ALL.len());
@@ -115,10 +134,11 @@ impl Linked {
             let instance = format!("{PACKAGE}/{interface}@{VERSION}");
             let index = component
                 .get_export_index(None, &instance)
-                .and_then(|i| component.get_export_index(Some(&i), name))
-                .ok_or_else(|| {
-                    anyhow::anyhow!("the component does not export {instance}#{name}")
-                })?;
+                .and_then(|i| component.get_export_index(Some(&i), name));
+            anyhow::ensure!(
+                index.is_some() || export.optional(),
+                "the component does not export {instance}#{name}"
+            );
             indices.push(index);
         }
         Ok(Self {
@@ -138,13 +158,26 @@ impl Linked {
         self.pre.engine()
     }
 
+    /// Whether the component has `export` (only an optional one can be missing).
+    pub fn has(&self, export: ExportFn) -> bool {
+        self.indices[export as usize].is_some()
+    }
+
     /// Type-checks every export of `instance` against the whole world, as the generated
-    /// bindings do (run once, when the module loads).
+    /// bindings do, and the optional exports it has (run once, when the module loads).
     pub fn check(&self, store: &mut Store<CallState>, instance: &Instance) -> anyhow::Result<()> {
         ExtensionIndices::new(self.pre.instance_pre())
-            .and_then(|indices| indices.load(store, instance))
-            .map(|_| ())
-            .map_err(anyhow::Error::from)
+            .and_then(|indices| indices.load(&mut *store, instance))
+            .map_err(anyhow::Error::from)?;
+        if self.has(ExportFn::InvokeBytes) {
+            self.func::<InvokeParams<'_>, InvokeBytesResults>(
+                store,
+                instance,
+                ExportFn::InvokeBytes,
+            )
+            .map_err(|err| anyhow::anyhow!("plugin-bytes.invoke: {err}"))?;
+        }
+        Ok(())
     }
 
     /// `export` of `instance`, typed as `Params -> Results`: checked in full the first time
@@ -160,8 +193,8 @@ impl Linked {
         Results: ComponentNamedList + Lift,
     {
         let at = export as usize;
-        let func = instance
-            .get_func(&mut store, self.indices[at])
+        let func = self.indices[at]
+            .and_then(|index| instance.get_func(&mut store, index))
             .ok_or_else(|| wasmtime::format_err!("export {export:?} is missing"))?;
         let signature = std::any::type_name::<(Params, Results)>();
         if self.checked[at].get() == Some(&signature) {
