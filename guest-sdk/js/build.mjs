@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // Builds a Celigo-style JavaScript extension module into a component for extension-host.
 //
-//   node guest-sdk/js/build.mjs functions.js -o functions.wasm
+//   node guest-sdk/js/build.mjs functions.js -o functions.wasm [--interpreter]
+//
+// By default the module and the engine are compiled ahead of time with weval (componentize-js's
+// `enableAot`): scripts/guest-tools.sh builds weval from crates.io into target/guest-tools/weval
+// (or set WEVAL_BIN). `--interpreter` builds the plain interpreter instead: smaller and faster
+// to build, slower to run JavaScript-heavy code (BENCHMARKS.md, "Languages").
 //
 // The module is used as it is (CommonJS `exports`/`module.exports`, callbacks or promises).
 // Files and npm packages it requires are bundled in with esbuild (see bundle.mjs): Node's
@@ -11,6 +16,7 @@
 import { componentize } from '@bytecodealliance/componentize-js';
 import { bundle } from './bundle.mjs';
 import { witKinds } from './wit-kinds.mjs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,7 +27,13 @@ const args = process.argv.slice(2);
 const valueOf = (flag) => { const i = args.indexOf(flag); return i < 0 ? undefined : args[i + 1]; };
 const input = args.find((a, i) => !a.startsWith('-') && !['-o', '--runtime'].includes(args[i - 1]));
 if (!input || !valueOf('-o')) {
-  process.stderr.write('usage: build.mjs <functions.js> -o <out.wasm>\n');
+  process.stderr.write('usage: build.mjs <functions.js> -o <out.wasm> [--interpreter]\n');
+  process.exit(2);
+}
+const aot = !args.includes('--interpreter');
+const wevalBin = process.env.WEVAL_BIN || join(here, '..', '..', 'target', 'guest-tools', 'weval', 'bin', 'weval');
+if (aot && !existsSync(wevalBin)) {
+  process.stderr.write(`weval not found at ${wevalBin}: run scripts/guest-tools.sh (or set WEVAL_BIN), or build with --interpreter\n`);
   process.exit(2);
 }
 const output = resolve(valueOf('-o'));
@@ -48,10 +60,12 @@ try {
     // `fetch` goes out through wasi:http (the host checks every request against the
     // connector's network policy); modules export no HTTP handler, so no fetch-event.
     disableFeatures: ['fetch-event'],
-    ...(process.env.WEVAL_BIN ? { enableAot: true, wevalBin: process.env.WEVAL_BIN } : {})
+    // componentize-js passes wevalBin on only when the file exists, else downloads weval:
+    // checked above, so a build never reaches for the network.
+    ...(aot ? { enableAot: true, wevalBin } : {})
   });
   await writeFile(output, component);
-  process.stderr.write(`built ${output} from ${files.length} file(s) (${component.length} bytes) in ${Date.now() - started} ms\n`);
+  process.stderr.write(`built ${output} (${aot ? 'AOT' : 'interpreter'}) from ${files.length} file(s) (${component.length} bytes) in ${Date.now() - started} ms\n`);
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -67,7 +67,8 @@ pub async fn build(args: &BuildArgs) -> anyhow::Result<serde_json::Value> {
     match Language::of(&dir)? {
         Language::Rust => build_rust(&dir, &output, args.target_dir.as_deref())?,
         Language::Js => {
-            ensure_tools(&sdk, &sdk.join("guest-sdk/js/node_modules/esbuild"))?;
+            // weval is installed last: its presence means every JavaScript tool is there.
+            ensure_tools(&sdk, &sdk.join("target/guest-tools/weval/bin/weval"))?;
             if needs_npm_install(&dir) {
                 run(Command::new("npm")
                     .args(["install", "--no-audit", "--no-fund"])
