@@ -43,16 +43,23 @@ fn http(port: u16, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16
     benchmarks::http(port, method, path, body, Some(TOKEN))
 }
 
+/// Starts a server and waits until it answers: the host on `/readyz` (every module loaded: a
+/// JavaScript component takes seconds to compile), the others on `/healthCheck`.
 fn start(name: &'static str, port: u16, mut command: Command) -> anyhow::Result<Server> {
+    let ready = if name == "host" {
+        "/readyz"
+    } else {
+        "/healthCheck"
+    };
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {name}"))?;
     let server = Server { name, port, child };
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(300);
     while Instant::now() < deadline {
-        if http(port, "GET", "/healthCheck", b"").is_ok_and(|(s, _)| s == 200) {
+        if http(port, "GET", ready, b"").is_ok_and(|(s, _)| s == 200) {
             return Ok(server);
         }
         std::thread::sleep(Duration::from_millis(50));
