@@ -187,10 +187,6 @@ export const plugin = {
 // later, makes the export return a promise, which the component runs to completion.
 function invokeText (target, optionsJson) {
   const [obj, fn] = lookup(target);
-  return run(obj, fn, optionsJson);
-}
-
-function run (obj, fn, optionsJson) {
   const options = JSON.parse(optionsJson);
   if (options && typeof options === 'object') {
     if (options.lastExportDateTime) options.lastExportDateTime = new Date(options.lastExportDateTime);
@@ -229,7 +225,7 @@ function run (obj, fn, optionsJson) {
   }
 }
 
-// Every function of this module takes the JSON boundary: the host calls `plugin.invoke`.
+// Every function of this module takes the JSON boundary: the host calls `plugin-bytes.invoke`.
 const untyped = () => {
   throw { code: errorCode('invalid_function'), message: 'JavaScript functions are served through plugin.invoke (the JSON boundary).' };
 };
@@ -241,4 +237,3 @@ export const lifecycle = {
   step: untyped, formInit: untyped, preSave: untyped, initChild: untyped, update: untyped, changeEdition: untyped
 };
 export const scripts = { responseScript: untyped };
-

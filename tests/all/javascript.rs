@@ -217,7 +217,8 @@ fn logged_fuel(lines: &[String], function: &str) -> Option<u64> {
 /// character): a 5 MiB answer and a 4 MB request with multi-byte characters fit the default
 /// limits, byte for byte.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_5_mib_result_and_a_4_mb_request_cross_a_javascript_module_under_the_default_limits() {
+async fn a_5_mib_result_under_200_fuel_per_byte_and_a_4_mb_request_cross_a_javascript_module_under_the_default_limits()
+ {
     let logs = integration_tests::captured_logs();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(JS_DIY_EXAMPLE_WASM, dir.path().join("diy.wasm")).unwrap();

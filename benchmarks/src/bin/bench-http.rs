@@ -43,14 +43,13 @@ fn http(port: u16, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16
     benchmarks::http(port, method, path, body, Some(TOKEN))
 }
 
-/// Starts a server and waits until it answers: the host on `/readyz` (every module loaded: a
-/// JavaScript component takes seconds to compile), the others on `/healthCheck`.
-fn start(name: &'static str, port: u16, mut command: Command) -> anyhow::Result<Server> {
-    let ready = if name == "host" {
-        "/readyz"
-    } else {
-        "/healthCheck"
-    };
+/// Starts a server and waits until `GET ready` answers 200.
+fn start(
+    name: &'static str,
+    port: u16,
+    ready: &str,
+    mut command: Command,
+) -> anyhow::Result<Server> {
     let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -179,6 +178,10 @@ fn same(a: &Value, b: &Value) -> bool {
     integration_tests::by_value(a.clone()) == integration_tests::by_value(b.clone())
 }
 
+/// The host is ready when every module has loaded (a JavaScript component compiles for seconds,
+/// past the load wait), not when it first answers.
+const HOST_READY: &str = "/readyz";
+
 fn host_command(release: &Path, plugins: &Path, port: u16) -> Command {
     let mut host = Command::new(release.join("extension-host"));
     host.args(["serve", "--bind", "127.0.0.1", "--port"])
@@ -229,8 +232,13 @@ fn languages(
         std::fs::copy(wasm, plugins.join(format!("{id}.wasm")))?;
     }
     let script = wrk_script(work)?;
-    let host = start("host", 18093, host_command(release, &plugins, 18093))?;
-    let node = start("node", 18091, node_command(root))?;
+    let host = start(
+        "host",
+        18093,
+        HOST_READY,
+        host_command(release, &plugins, 18093),
+    )?;
+    let node = start("node", 18091, "/healthCheck", node_command(root))?;
     let ns: &[usize] = if quick { &[1, 100] } else { &[1, 100, 1000] };
     println!("| N | guest | req/s (c=1) | p50 ms | p99 ms | p50 × Node |");
     println!("|---|---|---|---|---|---|");
@@ -305,9 +313,9 @@ fn main() -> anyhow::Result<()> {
     let mut native = Command::new(release.join("native-ceiling"));
     native.args(["18092", TOKEN]);
     let servers = [
-        start("host", 18090, host)?,
-        start("node", 18091, node)?,
-        start("native", 18092, native)?,
+        start("host", 18090, HOST_READY, host)?,
+        start("node", 18091, "/healthCheck", node)?,
+        start("native", 18092, "/healthCheck", native)?,
     ];
 
     let ns: &[usize] = if quick { &[1, 100] } else { &[1, 100, 1000] };

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Fuel for one call: about 1–1.7 s of CPU in every guest language (measured fuel per
-/// CPU-second: Rust 8.6 G, JavaScript ~10 G, Python ~6 G), so one default fits all of them.
+/// CPU-second: Rust 8.4 G, JavaScript ~10 G, Python ~6 G), so one default fits all of them.
 /// A 1000-record hook uses 50 M (Rust) to 200 M (JavaScript): a CPU bound well above honest
 /// work, far below "forever". The wall clock is the primary limit; fuel bounds CPU when a
 /// guest is descheduled.
