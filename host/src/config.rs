@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::egress::NetworkSettings;
 use crate::http::server::ConnectionSettings;
 use crate::registry::watcher::DEFAULT_DEBOUNCE;
-use crate::runtime::engine::DEFAULT_MAX_STACK_BYTES;
+use crate::runtime::engine::{DEFAULT_MAX_STACK_BYTES, GuestProfiler};
 use crate::runtime::limits::{LimitOverrides, Limits};
 
 /// Concurrent instances (and so concurrent calls) the pooling allocator is sized for; further
@@ -297,6 +297,10 @@ pub struct ServeArgs {
     /// ms [default: 86400000].
     #[arg(long, env = "STEP_RETRY_MAX_AGE_MS")]
     pub step_retry_max_age_ms: Option<u64>,
+    /// Name guests' compiled functions for `perf` (`perfmap`: wasmtime writes
+    /// `/tmp/perf-<pid>.map`), for profiling the host under load [default: off].
+    #[arg(long, env = "GUEST_PROFILER")]
+    pub guest_profiler: Option<GuestProfiler>,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]
     pub limits: LimitOverrides,
@@ -395,6 +399,8 @@ pub struct ServeConfig {
     pub poll_interval: Option<Duration>,
     /// Integration steps: the job store's directory, the answer budget, the retry age.
     pub steps: crate::steps::StepsConfig,
+    /// Whether guests' compiled code is named for a profiler.
+    pub guest_profiler: GuestProfiler,
 }
 
 impl ServeConfig {
@@ -416,6 +422,7 @@ impl ServeConfig {
             precompiled_dir: None,
             load_wait: Duration::from_millis(DEFAULT_LOAD_WAIT_MS),
             poll_interval: None,
+            guest_profiler: GuestProfiler::Off,
         }
     }
 
@@ -483,6 +490,7 @@ impl ServeConfig {
             .or(file.max_instances)
             .unwrap_or(config.max_instances);
         config.apply_call_settings(&file, &args.limits, args.max_stack_bytes);
+        config.guest_profiler = args.guest_profiler.unwrap_or_default();
         config.max_result_memory_bytes = args
             .max_result_memory_bytes
             .or(file.max_result_memory_bytes)

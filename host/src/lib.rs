@@ -73,7 +73,10 @@ pub fn prepare(config: &ServeConfig) -> anyhow::Result<http::AppState> {
 }
 
 fn runtime_for(config: &ServeConfig) -> anyhow::Result<Arc<runtime::Runtime>> {
-    let engine = runtime::engine::EngineOptions::new(config.max_instances, config.max_stack_bytes);
+    let engine = runtime::engine::EngineOptions {
+        guest_profiler: config.guest_profiler,
+        ..runtime::engine::EngineOptions::new(config.max_instances, config.max_stack_bytes)
+    };
     Ok(Arc::new(runtime::Runtime::new(engine)?))
 }
 

@@ -144,3 +144,54 @@ async fn broken_modules_are_refused_and_the_rest_keep_serving() {
         .await;
     eqjson!(r.json(), json!({"greeting": "Hello, still!"}));
 }
+
+/// `--guest-profiler perfmap` names each guest function in `/tmp/perf-<pid>.map` (the file
+/// `perf report` reads for the process), for modules served from the compile cache too.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_perfmap_guest_profiler_names_guest_functions_for_perf() {
+    let server = TestServer::start_with(&[("diy.wasm", DIY_EXAMPLE_WASM)], |config| {
+        config.guest_profiler = host::runtime::engine::GuestProfiler::PerfMap;
+    })
+    .await;
+    let r = server
+        .call(&json!({"diy": true, "type": "utility", "function": "summarize", "options": {}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let map = std::fs::read_to_string(format!("/tmp/perf-{}.map", std::process::id()))
+        .expect("the perf map of this process");
+    // Each line is `<address> <size> <name>`, as perf's jit-interface documents.
+    let names: Vec<&str> = map
+        .lines()
+        .filter_map(|line| line.splitn(3, ' ').nth(2))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name.contains("integrator:extension/hooks@0.1.0#pre-map")),
+        "the guest's exports are named: {:?}",
+        &names[..names.len().min(20)]
+    );
+    assert!(
+        names.iter().any(|name| name.contains("extension_sdk::")),
+        "the guest's own Rust functions are named"
+    );
+    server.stop().await.unwrap();
+}
+
+#[test]
+fn an_unknown_guest_profiler_is_refused_with_the_accepted_names() {
+    use clap::Parser as _;
+    let parsed = host::config::Cli::try_parse_from([
+        "extension-host",
+        "serve",
+        "--system-token",
+        "t",
+        "--guest-profiler",
+        "vtune",
+    ]);
+    let err = parsed.expect_err("vtune is not offered").to_string();
+    assert!(
+        err.contains("unknown guest profiler `vtune` (expected `perfmap` or `off`)"),
+        "{err}"
+    );
+}

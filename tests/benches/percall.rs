@@ -16,7 +16,7 @@ use host::dispatch::Target;
 use host::fields::Fields;
 use host::marshal::output;
 use host::runtime::bindings::{Boundary, Group, Kind, hooks};
-use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions};
+use host::runtime::engine::{DEFAULT_MAX_STACK_BYTES, EngineOptions, GuestProfiler};
 use host::runtime::{Limits, Runtime, Tags};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -49,7 +49,10 @@ fn native_pre_map_upper(options: &str) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let runtime = Runtime::new(EngineOptions::new(8, DEFAULT_MAX_STACK_BYTES))?;
+    let runtime = Runtime::new(EngineOptions {
+        guest_profiler: GuestProfiler::from_env()?,
+        ..EngineOptions::new(8, DEFAULT_MAX_STACK_BYTES)
+    })?;
     let limits = Limits::default();
     let plugin =
         integration_tests::load_plugin(&runtime, integration_tests::BENCH_WASM, limits.clone())
@@ -70,21 +73,25 @@ async fn main() -> anyhow::Result<()> {
                 .await?,
         );
     }
-    // `PERCALL_PROFILE_SECS=10 perf record … percall-*`: only fresh instance + trivial call, in a
-    // loop, for a profile of what every call pays (BENCHMARKS.md, "Profiling").
-    if let Some(secs) = std::env::var("PERCALL_PROFILE_SECS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        let echo = target("echo", Kind::Json);
-        let trivial = raw(&serde_json::json!({}));
+    // `PERCALL_PROFILE_SECS=10 perf record … percall-*`: one call in a loop, for a profile of
+    // what each call pays (BENCHMARKS.md, "Profiling"): fresh instance + trivial call, or
+    // preMapUpper on `PERCALL_PROFILE_N` records when that is set.
+    let env_number = |name: &str| std::env::var(name).ok().and_then(|s| s.parse::<u64>().ok());
+    if let Some(secs) = env_number("PERCALL_PROFILE_SECS") {
+        let (profiled, options) = match env_number("PERCALL_PROFILE_N") {
+            Some(n) => (
+                target("preMapUpper", Kind::PreMap),
+                raw(&serde_json::json!({ "data": integration_tests::records(n as usize) })),
+            ),
+            None => (target("echo", Kind::Json), raw(&serde_json::json!({}))),
+        };
         let until = Instant::now() + Duration::from_secs(secs);
         let mut calls = 0u64;
         while Instant::now() < until {
             let mut call = runtime
                 .start(plugin.pre(), &limits, tags(), Default::default())
                 .await?;
-            host::marshal::invoke(&mut call, &echo, &trivial).await?;
+            host::marshal::invoke(&mut call, &profiled, &options).await?;
             calls += 1;
         }
         println!("{calls} calls in {secs} s");

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use super::bindings::Extension;
 use super::call::CallState;
@@ -37,6 +39,45 @@ pub struct EngineOptions {
     /// Epoch interruption (the wall-clock deadline and the yields that keep the HTTP layer
     /// responsive). Always on in production; off only to measure its cost.
     pub epochs: bool,
+    /// Name guests' compiled code for a profiler (off by default).
+    pub guest_profiler: GuestProfiler,
+}
+
+/// How guests' machine code is made visible to a profiler (`--guest-profiler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuestProfiler {
+    /// Guests' code stays anonymous: `perf` shows bare addresses.
+    #[default]
+    Off,
+    /// wasmtime writes `/tmp/perf-<pid>.map`, which `perf report` reads to name each wasm
+    /// function (`<module>::<function>`) in the process's samples. Costs nothing per call; the
+    /// map grows with each module compiled or loaded.
+    PerfMap,
+}
+
+impl std::str::FromStr for GuestProfiler {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" | "none" | "" => Ok(Self::Off),
+            "perfmap" => Ok(Self::PerfMap),
+            other => Err(format!(
+                "unknown guest profiler `{other}` (expected `perfmap` or `off`)"
+            )),
+        }
+    }
+}
+
+impl GuestProfiler {
+    /// The profiler named by the `GUEST_PROFILER` environment variable (what `serve` reads
+    /// too), for the benchmarks that build their own runtime; off when unset.
+    pub fn from_env() -> anyhow::Result<Self> {
+        std::env::var("GUEST_PROFILER")
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("GUEST_PROFILER: {e}"))
+    }
 }
 
 impl EngineOptions {
@@ -47,6 +88,7 @@ impl EngineOptions {
             max_stack_bytes,
             fuel: true,
             epochs: true,
+            guest_profiler: GuestProfiler::Off,
         }
     }
 }
@@ -92,7 +134,11 @@ pub fn engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .max_wasm_stack(max_stack_bytes)
         // Fiber stacks must hold the wasm stack plus host frames.
         .async_stack_size(max_stack_bytes + 2 * 1024 * 1024)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .profiler(match options.guest_profiler {
+            GuestProfiler::Off => ProfilingStrategy::None,
+            GuestProfiler::PerfMap => ProfilingStrategy::PerfMap,
+        });
     Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("configuring the wasmtime engine")
