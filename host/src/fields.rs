@@ -104,11 +104,11 @@ impl<'a> Fields<'a> {
         self.take(key, |raw| Some(raw.get().to_string()))
     }
 
-    /// An array, as the text of each element.
+    /// An array, as the text of each element (split without a second validating parse).
     pub fn list(&mut self, key: &str) -> Option<Vec<String>> {
         self.take(key, |raw| {
-            let items: Vec<&RawValue> = serde_json::from_str(raw.get()).ok()?;
-            Some(items.into_iter().map(|v| v.get().to_string()).collect())
+            let items = crate::valid_json::array_elements(raw)?;
+            Some(items.into_iter().map(str::to_string).collect())
         })
     }
 

@@ -10,7 +10,6 @@ pub mod contract;
 pub mod decode;
 pub mod output;
 
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
 use crate::dispatch::Target;
@@ -74,7 +73,7 @@ impl Ctx<'_> {
     fn count_records(&self, fields: &Fields<'_>, key: &str) -> Result<usize, ApiError> {
         fields
             .peek(key)
-            .and_then(|raw| serde_json::from_str::<Vec<IgnoredAny>>(raw.get()).ok())
+            .and_then(crate::valid_json::array_elements)
             .map(|items| items.len())
             .ok_or_else(|| self.not_a_list(key))
     }

@@ -1,0 +1,163 @@
+//! Splitting JSON text that is already known to be valid (a [`RawValue`], which serde_json
+//! only builds from text it has validated) without validating it again.
+//!
+//! A records list is validated once, with the request body; taking it apart into one text per
+//! record then only needs to find where each element ends: a byte scan for the structural
+//! characters, skipping strings with `memchr`, several times faster than a second validating
+//! parse (BENCHMARKS.md, "Per-call overhead").
+
+use serde_json::value::RawValue;
+
+/// The elements of `raw` as slices of its text, in order, or `None` if it is not an array.
+pub fn array_elements(raw: &RawValue) -> Option<Vec<&str>> {
+    let text = raw.get();
+    let bytes = text.as_bytes();
+    let mut i = skip_whitespace(bytes, 0);
+    if bytes.get(i) != Some(&b'[') {
+        return None;
+    }
+    let mut elements = Vec::new();
+    i = skip_whitespace(bytes, i + 1);
+    if bytes.get(i) == Some(&b']') {
+        return Some(elements);
+    }
+    loop {
+        let end = value_end(bytes, i)?;
+        elements.push(text.get(i..end)?);
+        i = skip_whitespace(bytes, end);
+        match bytes.get(i)? {
+            b',' => i = skip_whitespace(bytes, i + 1),
+            _ => return Some(elements),
+        }
+    }
+}
+
+fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
+    while matches!(bytes.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Where the value starting at `start` ends (one past its last byte).
+fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
+    match bytes.get(start)? {
+        b'"' => string_end(bytes, start),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut i = start;
+            loop {
+                match bytes.get(i)? {
+                    b'"' => {
+                        i = string_end(bytes, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        // A number, `true`, `false` or `null`: up to the next delimiter.
+        _ => Some(
+            bytes[start..]
+                .iter()
+                .position(|b| matches!(b, b',' | b']' | b'}' | b' ' | b'\t' | b'\n' | b'\r'))
+                .map_or(bytes.len(), |n| start + n),
+        ),
+    }
+}
+
+/// Where the string whose opening quote is at `start` ends (one past its closing quote).
+fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        i += memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        if bytes[i] == b'"' {
+            return Some(i + 1);
+        }
+        // A backslash escapes the next byte (`\"`, `\\`, `\u…` all continue the string).
+        i += 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        serde_json::from_str(s).unwrap()
+    }
+
+    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            "(\\PC|[\"\\\\\\]\\[{},\\n\\u{7f}])*".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map("[a-c\"\\]]{0,2}", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn elements_are_slices_of_the_text_whatever_the_spacing() {
+        let text = r#" [ 1 ,"a,]\"" , {"k":[2,{"x":"}"}]},[] ,null, -1.5e3 ,true ] "#;
+        assert_eq!(
+            array_elements(&raw(text)).unwrap(),
+            vec![
+                "1",
+                r#""a,]\"""#,
+                r#"{"k":[2,{"x":"}"}]}"#,
+                "[]",
+                "null",
+                "-1.5e3",
+                "true"
+            ]
+        );
+        assert_eq!(array_elements(&raw("[]")).unwrap(), Vec::<&str>::new());
+        assert_eq!(array_elements(&raw(" [\n] ")).unwrap(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn non_arrays_have_no_elements() {
+        for text in ["{}", r#"{"a":[1]}"#, r#""[1]""#, "1", "null", "true"] {
+            assert_eq!(array_elements(&raw(text)), None, "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Compact or pretty, the elements are exactly the texts a validating parse finds.
+        #[test]
+        fn elements_agree_with_a_validating_parse(
+            items in proptest::collection::vec(any_json(), 0..8),
+            pretty in proptest::bool::ANY,
+        ) {
+            let value = serde_json::Value::from(items);
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                serde_json::to_string(&value).unwrap()
+            };
+            let expected: Vec<&RawValue> = serde_json::from_str(&text).unwrap();
+            let expected: Vec<&str> = expected.iter().map(|r| r.get()).collect();
+            let array = raw(&text);
+            proptest::prop_assert_eq!(array_elements(&array).unwrap(), expected);
+        }
+    }
+}
