@@ -151,6 +151,7 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::valid_json::any_json;
 
     fn raw(s: &str) -> Box<RawValue> {
         serde_json::from_str(s).unwrap()
@@ -229,23 +230,6 @@ mod tests {
         fn arbitrary_text_parses_or_fails_cleanly(text in "\\PC{0,200}") {
             let _ = Fields::parse(&text);
         }
-    }
-
-    fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i32>().prop_map(serde_json::Value::from),
-            "[a-z\"\\\\]{0,6}".prop_map(serde_json::Value::from),
-        ];
-        leaf.prop_recursive(3, 16, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
-                proptest::collection::btree_map("[a-c]{1}", inner, 0..3)
-                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 
     #[test]
