@@ -12,11 +12,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
-use crate::fields::Fields;
+use crate::fields::RawFields;
 
 /// The top-level fields of the request body.
 pub struct Envelope<'a> {
-    fields: Option<Fields<'a>>,
+    fields: Option<RawFields<'a>>,
 }
 
 /// What a body is, as body-parser reads it: no fields, or an object's text.
@@ -56,7 +56,7 @@ impl<'a> Envelope<'a> {
         match shape(body, is_json)? {
             Shape::NoFields => Ok(Self::empty()),
             Shape::Object(text) => Ok(Self {
-                fields: Some(Fields::parse(text).map_err(malformed)?),
+                fields: Some(RawFields::parse(text).map_err(malformed)?),
             }),
         }
     }

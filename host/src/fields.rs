@@ -1,10 +1,12 @@
 //! A JSON object read field by field without re-parsing: each field stays a slice of the
-//! request body (`RawValue`) until a typed WIT field takes it. What no typed field takes
-//! becomes `context.extra`, in the order the platform sent it.
+//! request body until a typed WIT field takes it. What no typed field takes becomes
+//! `context.extra`, in the order the platform sent it.
 //!
-//! Parsing is linear in the text whatever the key count: keys are indexed in a hash map, so
-//! a body of 80,000 distinct keys (which an unauthenticated client can send: the token may sit
-//! in the body) costs one pass, not a scan of every earlier key per key.
+//! The body is validated once, when its envelope is read ([`RawFields::parse`]); `options`
+//! is then taken apart by a scan of that validated text ([`Fields::of`], `valid_json`), not
+//! parsed again. Both are linear in the text whatever the key count: keys are indexed in a
+//! hash map, so a body of 80,000 distinct keys (which an unauthenticated client can send: the
+//! token may sit in the body) costs one pass, not a scan of every earlier key per key.
 
 use std::collections::HashMap;
 
@@ -14,94 +16,124 @@ use serde_json::value::RawValue;
 use crate::error::json_string;
 use crate::runtime::bindings::Context;
 
-/// The fields of a JSON object, in order; a repeated key keeps its first position and its last
-/// value (as `JSON.parse` does).
-pub struct Fields<'a> {
-    entries: Vec<(String, &'a RawValue, bool)>,
+/// An object's fields in order, indexed by key; a repeated key keeps its first position and
+/// its last value (as `JSON.parse` does).
+struct Indexed<V> {
+    entries: Vec<(String, V)>,
     index: HashMap<String, usize>,
 }
 
-struct Entries<'a> {
-    entries: Vec<(String, &'a RawValue)>,
-    index: HashMap<String, usize>,
+impl<V> Indexed<V> {
+    fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, key: String, value: V) {
+        match self.index.get(&key) {
+            Some(&i) => self.entries[i].1 = value,
+            None => {
+                self.index.insert(key.clone(), self.entries.len());
+                self.entries.push((key, value));
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&V> {
+        self.index.get(key).map(|&i| &self.entries[i].1)
+    }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+/// The top-level fields of a JSON object, each a validated slice of its text.
+pub struct RawFields<'a>(Indexed<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Entries<'de>;
+            type Value = RawFields<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut entries: Vec<(String, &'de RawValue)> = Vec::new();
-                let mut index: HashMap<String, usize> = HashMap::new();
+                let mut fields = Indexed::new();
                 while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
-                    match index.get(&key) {
-                        Some(&i) => entries[i].1 = value,
-                        None => {
-                            index.insert(key.clone(), entries.len());
-                            entries.push((key, value));
-                        }
-                    }
+                    fields.insert(key, value);
                 }
-                Ok(Entries { entries, index })
+                Ok(RawFields(fields))
             }
         }
         deserializer.deserialize_map(V)
     }
 }
 
-impl<'a> Fields<'a> {
-    /// The fields of `raw`, or `None` if it is not a JSON object.
-    pub fn of(raw: &'a RawValue) -> Option<Self> {
-        Self::parse(raw.get()).ok()
-    }
-
-    /// Parses a JSON object text in one pass (validating all of it, keeping each value as a
-    /// slice of `text`).
+impl<'a> RawFields<'a> {
+    /// Parses a JSON object text in one pass, validating all of it.
     pub fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
-        let Entries { entries, index } = serde_json::from_str(text)?;
-        Ok(Self {
-            entries: entries.into_iter().map(|(k, v)| (k, v, false)).collect(),
-            index,
-        })
+        serde_json::from_str(text)
     }
 
-    /// The raw value of `key`, not marking it taken.
+    /// The raw value of `key`.
     pub fn peek(&self, key: &str) -> Option<&'a RawValue> {
-        self.index.get(key).map(|&i| self.entries[i].1)
+        self.0.get(key).copied()
+    }
+}
+
+/// The fields of a function's `options`, taken one by one by the typed WIT fields. Every value
+/// is a slice of text serde_json validated (what the `valid_json` scan requires).
+pub struct Fields<'a> {
+    fields: Indexed<(&'a str, bool)>,
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `raw`, or `None` if it is not a JSON object (a scan, not a parse: `raw`
+    /// is validated text).
+    pub fn of(raw: &'a RawValue) -> Option<Self> {
+        let mut fields = Indexed::new();
+        for (key, value) in crate::valid_json::object_members(raw.get())? {
+            fields.insert(key, (value, false));
+        }
+        Some(Self { fields })
+    }
+
+    /// The JSON text of `key`, not marking it taken.
+    pub fn peek(&self, key: &str) -> Option<&'a str> {
+        self.fields.get(key).map(|(value, _)| *value)
     }
 
     /// Takes `key` if `convert` accepts its raw value; a value that does not fit stays for
     /// `extra`, so nothing is lost.
-    fn take<T>(&mut self, key: &str, convert: impl FnOnce(&'a RawValue) -> Option<T>) -> Option<T> {
-        let &i = self.index.get(key)?;
-        let entry = self.entries.get_mut(i).filter(|(_, _, taken)| !taken)?;
-        let value = convert(entry.1)?;
-        entry.2 = true;
-        Some(value)
+    fn take<T>(&mut self, key: &str, convert: impl FnOnce(&'a str) -> Option<T>) -> Option<T> {
+        let &i = self.fields.index.get(key)?;
+        let (value, taken) = &mut self.fields.entries.get_mut(i)?.1;
+        if *taken {
+            return None;
+        }
+        let converted = convert(value)?;
+        *taken = true;
+        Some(converted)
     }
 
     /// A string field.
     pub fn string(&mut self, key: &str) -> Option<String> {
-        self.take(key, |raw| serde_json::from_str::<String>(raw.get()).ok())
+        self.take(key, |raw| serde_json::from_str::<String>(raw).ok())
     }
 
     /// A boolean field.
     pub fn bool(&mut self, key: &str) -> Option<bool> {
-        self.take(key, |raw| serde_json::from_str::<bool>(raw.get()).ok())
+        self.take(key, |raw| serde_json::from_str::<bool>(raw).ok())
     }
 
     /// A non-negative integer field.
     pub fn u64(&mut self, key: &str) -> Option<u64> {
-        self.take(key, |raw| serde_json::from_str::<u64>(raw.get()).ok())
+        self.take(key, |raw| serde_json::from_str::<u64>(raw).ok())
     }
 
     /// Any JSON value, as its text.
     pub fn json(&mut self, key: &str) -> Option<String> {
-        self.take(key, |raw| Some(raw.get().to_string()))
+        self.take(key, |raw| Some(raw.to_string()))
     }
 
     /// An array, as the text of each element (split without a second validating parse).
@@ -124,13 +156,13 @@ impl<'a> Fields<'a> {
         let settings = self.json("settings");
         let configuration = self.json("configuration");
         let mut extra = String::from("{");
-        for (key, value, _) in self.entries.iter().filter(|(_, _, taken)| !taken) {
+        for (key, (value, _)) in self.fields.entries.iter().filter(|(_, (_, taken))| !taken) {
             if extra.len() > 1 {
                 extra.push(',');
             }
             extra.push_str(&json_string(key));
             extra.push(':');
-            extra.push_str(value.get());
+            extra.push_str(value);
         }
         extra.push('}');
         Context {
@@ -190,10 +222,15 @@ mod tests {
             text.push_str(&format!("\"k{i}\":{i},"));
         }
         text.push_str("\"k0\":\"last\"}");
-        let fields = Fields::parse(&text).unwrap();
-        assert_eq!(fields.entries.len(), 80_000);
-        assert_eq!(fields.peek("k0").unwrap().get(), "\"last\"");
-        assert_eq!(fields.peek("k79999").unwrap().get(), "79999");
+        let envelope = RawFields::parse(&text).unwrap();
+        assert_eq!(envelope.0.entries.len(), 80_000);
+        assert_eq!(envelope.peek("k0").unwrap().get(), "\"last\"");
+        assert_eq!(envelope.peek("k79999").unwrap().get(), "79999");
+        let options = raw(&text);
+        let fields = Fields::of(&options).unwrap();
+        assert_eq!(fields.fields.entries.len(), 80_000);
+        assert_eq!(fields.peek("k0"), Some("\"last\""));
+        assert_eq!(fields.peek("k79999"), Some("79999"));
     }
 
     proptest::proptest! {
@@ -201,7 +238,7 @@ mod tests {
         /// (serde_json with preserved order) reads the object: first position, last value.
         #[test]
         fn fields_agree_with_a_full_parse(
-            pairs in proptest::collection::vec(("[a-e]{0,2}", any_json()), 0..40)
+            pairs in proptest::collection::vec(("[a-e\"\\\\é]{0,2}", any_json()), 0..40)
         ) {
             let mut text = String::from("{");
             for (i, (key, value)) in pairs.iter().enumerate() {
@@ -213,11 +250,15 @@ mod tests {
             text.push('}');
             let expected: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&text).unwrap();
-            let fields = Fields::parse(&text).unwrap();
+            let envelope = RawFields::parse(&text).unwrap();
+            let options = raw(&text);
+            let fields = Fields::of(&options).unwrap();
             for (key, value) in &expected {
-                let raw = fields.peek(key).unwrap();
+                let parsed = envelope.peek(key).unwrap().get();
+                let scanned = fields.peek(key).unwrap();
+                proptest::prop_assert_eq!(parsed, scanned);
                 proptest::prop_assert_eq!(
-                    &serde_json::from_str::<serde_json::Value>(raw.get()).unwrap(), value
+                    &serde_json::from_str::<serde_json::Value>(scanned).unwrap(), value
                 );
             }
             // No generated key is a typed context field, so every field reaches `extra`.
@@ -228,7 +269,7 @@ mod tests {
         /// Arbitrary text never panics the parser: it is an object's fields or an error.
         #[test]
         fn arbitrary_text_parses_or_fails_cleanly(text in "\\PC{0,200}") {
-            let _ = Fields::parse(&text);
+            let _ = RawFields::parse(&text);
         }
     }
 

@@ -36,7 +36,7 @@ pub mod runtime;
 pub mod steps;
 pub mod telemetry;
 pub mod tools;
-pub mod valid_json;
+mod valid_json;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,16 +1,15 @@
-//! Splitting JSON text that is already known to be valid (a [`RawValue`], which serde_json
-//! only builds from text it has validated) without validating it again.
+//! Splitting JSON text that is already known to be valid without validating it again.
 //!
-//! A records list is validated once, with the request body; taking it apart into one text per
-//! record then only needs to find where each element ends: a byte scan for the structural
-//! characters, skipping strings with `memchr`, several times faster than a second validating
-//! parse (BENCHMARKS.md, "Per-call overhead").
+//! The request body is validated once, when its envelope is read; taking `options` apart into
+//! its fields and a records list into one text per record then only needs to find where each
+//! value ends: a byte scan for the structural characters, skipping strings with `memchr`,
+//! several times faster than another validating parse (BENCHMARKS.md, "Per-call overhead").
+//!
+//! Every function here requires text serde_json validated (a `RawValue`'s, or a slice of one
+//! these functions returned). On other text they return `None` or wrong slices, never panic.
 
-use serde_json::value::RawValue;
-
-/// The elements of `raw` as slices of its text, in order, or `None` if it is not an array.
-pub fn array_elements(raw: &RawValue) -> Option<Vec<&str>> {
-    let text = raw.get();
+/// The elements of an array's text, in order, or `None` if it is not an array.
+pub(crate) fn array_elements(text: &str) -> Option<Vec<&str>> {
     let bytes = text.as_bytes();
     let mut i = skip_whitespace(bytes, 0);
     if bytes.get(i) != Some(&b'[') {
@@ -29,6 +28,46 @@ pub fn array_elements(raw: &RawValue) -> Option<Vec<&str>> {
             b',' => i = skip_whitespace(bytes, i + 1),
             _ => return Some(elements),
         }
+    }
+}
+
+/// The members of an object's text, in order (repeated keys included), each key decoded and
+/// each value a slice of `text`; `None` if it is not an object.
+pub(crate) fn object_members(text: &str) -> Option<Vec<(String, &str)>> {
+    let bytes = text.as_bytes();
+    let mut i = skip_whitespace(bytes, 0);
+    if bytes.get(i) != Some(&b'{') {
+        return None;
+    }
+    let mut members = Vec::new();
+    i = skip_whitespace(bytes, i + 1);
+    if bytes.get(i) == Some(&b'}') {
+        return Some(members);
+    }
+    loop {
+        let key_end = string_end(bytes, i)?;
+        let key = decode_key(text.get(i..key_end)?)?;
+        i = skip_whitespace(bytes, key_end);
+        if bytes.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_whitespace(bytes, i + 1);
+        let end = value_end(bytes, i)?;
+        members.push((key, text.get(i..end)?));
+        i = skip_whitespace(bytes, end);
+        match bytes.get(i)? {
+            b',' => i = skip_whitespace(bytes, i + 1),
+            _ => return Some(members),
+        }
+    }
+}
+
+/// A key's text (with its quotes) as the string it stands for.
+fn decode_key(quoted: &str) -> Option<String> {
+    if quoted.contains('\\') {
+        serde_json::from_str(quoted).ok()
+    } else {
+        quoted.get(1..quoted.len() - 1).map(str::to_string)
     }
 }
 
@@ -114,15 +153,11 @@ pub(crate) fn any_json() -> impl proptest::strategy::Strategy<Value = serde_json
 mod tests {
     use super::*;
 
-    fn raw(s: &str) -> Box<RawValue> {
-        serde_json::from_str(s).unwrap()
-    }
-
     #[test]
     fn elements_are_slices_of_the_text_whatever_the_spacing() {
         let text = r#" [ 1 ,"a,]\"" , {"k":[2,{"x":"}"}]},[] ,null, -1.5e3 ,true ] "#;
         assert_eq!(
-            array_elements(&raw(text)).unwrap(),
+            array_elements(text).unwrap(),
             vec![
                 "1",
                 r#""a,]\"""#,
@@ -133,14 +168,31 @@ mod tests {
                 "true"
             ]
         );
-        assert_eq!(array_elements(&raw("[]")).unwrap(), Vec::<&str>::new());
-        assert_eq!(array_elements(&raw(" [\n] ")).unwrap(), Vec::<&str>::new());
+        assert_eq!(array_elements("[]").unwrap(), Vec::<&str>::new());
+        assert_eq!(array_elements(" [\n] ").unwrap(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn members_are_decoded_keys_and_slices_of_the_text() {
+        let text = r#" { "a" : [1,"}"] ,"b\"\u00e9":{"c":"\\"},"a": null } "#;
+        assert_eq!(
+            object_members(text).unwrap(),
+            vec![
+                ("a".to_string(), r#"[1,"}"]"#),
+                ("b\"é".to_string(), r#"{"c":"\\"}"#),
+                ("a".to_string(), "null"),
+            ]
+        );
+        assert_eq!(object_members(" {\n} ").unwrap(), vec![]);
+        for text in ["[]", "1", r#""{}""#, "null"] {
+            assert_eq!(object_members(text), None, "{text}");
+        }
     }
 
     #[test]
     fn non_arrays_have_no_elements() {
         for text in ["{}", r#"{"a":[1]}"#, r#""[1]""#, "1", "null", "true"] {
-            assert_eq!(array_elements(&raw(text)), None, "{text}");
+            assert_eq!(array_elements(text), None, "{text}");
         }
     }
 
@@ -157,10 +209,9 @@ mod tests {
             } else {
                 serde_json::to_string(&value).unwrap()
             };
-            let expected: Vec<&RawValue> = serde_json::from_str(&text).unwrap();
+            let expected: Vec<&serde_json::value::RawValue> = serde_json::from_str(&text).unwrap();
             let expected: Vec<&str> = expected.iter().map(|r| r.get()).collect();
-            let array = raw(&text);
-            proptest::prop_assert_eq!(array_elements(&array).unwrap(), expected);
+            proptest::prop_assert_eq!(array_elements(&text).unwrap(), expected);
         }
     }
 }
