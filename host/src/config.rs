@@ -299,7 +299,7 @@ pub struct ServeArgs {
     pub step_retry_max_age_ms: Option<u64>,
     /// Name guests' compiled functions for `perf` (`perfmap`: wasmtime writes
     /// `/tmp/perf-<pid>.map`), for profiling the host under load [default: off].
-    #[arg(long, env = "GUEST_PROFILER")]
+    #[arg(long, env = GuestProfiler::ENV)]
     pub guest_profiler: Option<GuestProfiler>,
     /// Default limits of every call (a connector's `<id>.toml` overrides them).
     #[command(flatten)]

@@ -44,6 +44,11 @@ impl<V> Indexed<V> {
     fn get(&self, key: &str) -> Option<&V> {
         self.index.get(key).map(|&i| &self.entries[i].1)
     }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        let &i = self.index.get(key)?;
+        Some(&mut self.entries[i].1)
+    }
 }
 
 /// The top-level fields of a JSON object, each a validated slice of its text.
@@ -106,8 +111,7 @@ impl<'a> Fields<'a> {
     /// Takes `key` if `convert` accepts its raw value; a value that does not fit stays for
     /// `extra`, so nothing is lost.
     fn take<T>(&mut self, key: &str, convert: impl FnOnce(&'a str) -> Option<T>) -> Option<T> {
-        let &i = self.fields.index.get(key)?;
-        let (value, taken) = &mut self.fields.entries.get_mut(i)?.1;
+        let (value, taken) = self.fields.get_mut(key)?;
         if *taken {
             return None;
         }

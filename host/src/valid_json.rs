@@ -10,54 +10,58 @@
 
 /// The elements of an array's text, in order, or `None` if it is not an array.
 pub(crate) fn array_elements(text: &str) -> Option<Vec<&str>> {
-    let bytes = text.as_bytes();
-    let mut i = skip_whitespace(bytes, 0);
-    if bytes.get(i) != Some(&b'[') {
-        return None;
-    }
     let mut elements = Vec::new();
-    i = skip_whitespace(bytes, i + 1);
-    if bytes.get(i) == Some(&b']') {
-        return Some(elements);
-    }
-    loop {
-        let end = value_end(bytes, i)?;
+    each_entry(text, b'[', b']', |i| {
+        let end = value_end(text.as_bytes(), i)?;
         elements.push(text.get(i..end)?);
-        i = skip_whitespace(bytes, end);
-        match bytes.get(i)? {
-            b',' => i = skip_whitespace(bytes, i + 1),
-            _ => return Some(elements),
-        }
-    }
+        Some(end)
+    })?;
+    Some(elements)
 }
 
 /// The members of an object's text, in order (repeated keys included), each key decoded and
 /// each value a slice of `text`; `None` if it is not an object.
 pub(crate) fn object_members(text: &str) -> Option<Vec<(String, &str)>> {
     let bytes = text.as_bytes();
-    let mut i = skip_whitespace(bytes, 0);
-    if bytes.get(i) != Some(&b'{') {
-        return None;
-    }
     let mut members = Vec::new();
-    i = skip_whitespace(bytes, i + 1);
-    if bytes.get(i) == Some(&b'}') {
-        return Some(members);
-    }
-    loop {
+    each_entry(text, b'{', b'}', |i| {
         let key_end = string_end(bytes, i)?;
         let key = decode_key(text.get(i..key_end)?)?;
-        i = skip_whitespace(bytes, key_end);
-        if bytes.get(i) != Some(&b':') {
+        let colon = skip_whitespace(bytes, key_end);
+        if bytes.get(colon) != Some(&b':') {
             return None;
         }
-        i = skip_whitespace(bytes, i + 1);
-        let end = value_end(bytes, i)?;
-        members.push((key, text.get(i..end)?));
-        i = skip_whitespace(bytes, end);
+        let start = skip_whitespace(bytes, colon + 1);
+        let end = value_end(bytes, start)?;
+        members.push((key, text.get(start..end)?));
+        Some(end)
+    })?;
+    Some(members)
+}
+
+/// Walks the comma-separated entries of the container `open … close` that `text` holds:
+/// `entry` reads the entry starting at its argument and returns where it ends. `None` if
+/// `text` does not open with `open` (or an entry fails).
+fn each_entry(
+    text: &str,
+    open: u8,
+    close: u8,
+    mut entry: impl FnMut(usize) -> Option<usize>,
+) -> Option<()> {
+    let bytes = text.as_bytes();
+    let mut i = skip_whitespace(bytes, 0);
+    if bytes.get(i) != Some(&open) {
+        return None;
+    }
+    i = skip_whitespace(bytes, i + 1);
+    if bytes.get(i) == Some(&close) {
+        return Some(());
+    }
+    loop {
+        i = skip_whitespace(bytes, entry(i)?);
         match bytes.get(i)? {
             b',' => i = skip_whitespace(bytes, i + 1),
-            _ => return Some(members),
+            _ => return Some(()),
         }
     }
 }

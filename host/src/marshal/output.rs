@@ -30,6 +30,14 @@ impl Writer {
         }
     }
 
+    /// A writer for a result whose guest texts are `texts`, with room for `capacity` bytes.
+    pub fn with_capacity(texts: Texts, capacity: usize) -> Self {
+        Self {
+            out: String::with_capacity(capacity),
+            texts,
+        }
+    }
+
     /// The text written.
     pub fn finish(self) -> String {
         self.out
@@ -115,14 +123,13 @@ pub fn check_json(text: &str) -> Result<(), ApiError> {
 
 /// preMap/postMap results: `[{data, errors}…]`, `{}` for an ignored record.
 pub fn map_results(results: &[hooks::MapResult], texts: Texts) -> Result<String, ApiError> {
-    let mut w = Writer::new(texts);
     // The records' own texts plus `{"data":},` around each: one allocation, no regrowth.
     let texts_len: usize = results
         .iter()
         .filter_map(|r| r.data.as_ref())
         .map(String::len)
         .sum();
-    w.out.reserve(texts_len + results.len() * 12 + 2);
+    let mut w = Writer::with_capacity(texts, texts_len + results.len() * 12 + 2);
     w.push("[");
     for (i, r) in results.iter().enumerate() {
         if i > 0 {

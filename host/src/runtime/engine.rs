@@ -70,13 +70,16 @@ impl std::str::FromStr for GuestProfiler {
 }
 
 impl GuestProfiler {
-    /// The profiler named by the `GUEST_PROFILER` environment variable (what `serve` reads
-    /// too), for the benchmarks that build their own runtime; off when unset.
+    /// The environment variable naming the profiler (`serve` and the benchmarks read it).
+    pub const ENV: &'static str = "GUEST_PROFILER";
+
+    /// The profiler named by [`GuestProfiler::ENV`], for the benchmarks that build their own
+    /// runtime; off when unset.
     pub fn from_env() -> anyhow::Result<Self> {
-        std::env::var("GUEST_PROFILER")
+        std::env::var(Self::ENV)
             .unwrap_or_default()
             .parse()
-            .map_err(|e: String| anyhow::anyhow!("GUEST_PROFILER: {e}"))
+            .map_err(|e: String| anyhow::anyhow!("{}: {e}", Self::ENV))
     }
 }
 
